@@ -1,0 +1,495 @@
+#!/usr/bin/env python3
+"""The opskit lab: a real monitoring stack on loopback.
+
+    lab/up       install what is missing, start everything, load the demo data
+    lab/down     stop exactly what `up` started (pidfiles)
+    lab/status   one line per server; exit 0 when all answer their health endpoint
+
+Ports are the monitoring README's (Prometheus 9090, Alertmanager 9093, Elasticsearch 9200,
+Grafana 3000, node exporter 9100, Pushgateway 9091). `OPSKIT_LAB_PORT_OFFSET=N` moves them
+all by N and gives the lab its own state directory, so a test lab never clashes with a demo
+lab. Standard library only: this runs before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+LAB = Path(__file__).resolve().parent
+ROOT = LAB.parent
+CACHE = LAB / ".cache"
+BASE_PORTS = {
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    "alertmanager_cluster": 9094,
+    "node_exporter": 9100,
+    "pushgateway": 9091,
+    "elasticsearch": 9200,
+    "elasticsearch_transport": 9300,
+    "grafana": 3000,
+    "email_service": 5000,  # nothing listens: the demo's down target
+    "webhook": 5001,  # nothing listens: Alertmanager's receivers
+}
+DEBIAN_PACKAGES = {
+    "prometheus": "/usr/bin/prometheus",
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+    "prometheus-node-exporter": "/usr/bin/prometheus-node-exporter",
+    "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
+}
+GRAFANA_USER = "admin"
+GRAFANA_PASSWORD = "admin"  # the README's default, kept on purpose: the audit must find it
+GRAFANA_TOKEN = "glsa_opskitLabServiceAccountToken_0123456789"
+LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
+LOG_DAYS = 45
+
+
+def offset() -> int:
+    raw = os.environ.get("OPSKIT_LAB_PORT_OFFSET", "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        sys.exit(f"lab: OPSKIT_LAB_PORT_OFFSET must be an integer, got {raw!r}")
+    if not 0 <= value <= 50000:
+        sys.exit("lab: OPSKIT_LAB_PORT_OFFSET must be between 0 and 50000")
+    return value
+
+
+def port(name: str) -> int:
+    return BASE_PORTS[name] + offset()
+
+
+def state_dir() -> Path:
+    explicit = os.environ.get("OPSKIT_LAB_STATE")
+    if explicit:
+        return Path(explicit).resolve()
+    return LAB / ".state" / (f"offset-{offset()}" if offset() else "default")
+
+
+def log(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- install
+
+
+def install() -> None:
+    missing = [pkg for pkg, binary in DEBIAN_PACKAGES.items() if not Path(binary).exists()]
+    if missing:
+        log(f"installing Debian packages: {' '.join(missing)}")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+    subprocess.run(["bash", str(LAB / "es" / "install.sh"), str(CACHE / "es")], check=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Server:
+    name: str
+    health: str  # URL path answering 200 when ready
+    http_port: str  # key in BASE_PORTS
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{port(self.http_port)}"
+
+    def pidfile(self) -> Path:
+        return state_dir() / "run" / f"{self.name}.pid"
+
+    def logfile(self) -> Path:
+        return state_dir() / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile().read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + self.health, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError, TimeoutError):
+            return False
+
+
+SERVERS = [
+    Server("elasticsearch", "/_cluster/health", "elasticsearch"),
+    Server("grafana", "/api/health", "grafana"),
+    Server("node_exporter", "/metrics", "node_exporter"),
+    Server("pushgateway", "/-/healthy", "pushgateway"),
+    Server("alertmanager", "/-/healthy", "alertmanager"),
+    Server("prometheus", "/-/ready", "prometheus"),
+]
+BY_NAME = {s.name: s for s in SERVERS}
+
+
+def render(template: Path, dest: Path) -> None:
+    text = template.read_text()
+    for key in BASE_PORTS:
+        text = text.replace(f"@PORT_{key.upper()}@", str(port(key)))
+    dest.write_text(text)
+
+
+def command(server: Server) -> list[str]:
+    sd = state_dir()
+    listen = f"127.0.0.1:{port(server.http_port)}"
+    if server.name == "elasticsearch":
+        return [
+            "bash", str(LAB / "es" / "run.sh"), str(CACHE / "es"), str(sd / "es"),
+            str(port("elasticsearch")), str(port("elasticsearch_transport")), str(sd / "es-repo"),
+        ]  # fmt: skip
+    if server.name == "grafana":
+        return [
+            sys.executable, str(LAB / "grafana_double.py"), "--host", "127.0.0.1",
+            "--port", str(port("grafana")), "--state", str(sd / "grafana" / "state.json"),
+            "--admin-user", GRAFANA_USER, "--admin-password", GRAFANA_PASSWORD,
+            "--token", GRAFANA_TOKEN,
+        ]  # fmt: skip
+    if server.name == "node_exporter":
+        return ["/usr/bin/prometheus-node-exporter", f"--web.listen-address={listen}"]
+    if server.name == "pushgateway":
+        return [
+            "/usr/bin/prometheus-pushgateway", f"--web.listen-address={listen}",
+            f"--persistence.file={sd / 'pushgateway' / 'metrics.store'}",
+            "--web.enable-admin-api",
+        ]  # fmt: skip
+    if server.name == "alertmanager":
+        render(LAB / "config" / "alertmanager.yml", sd / "alertmanager" / "alertmanager.yml")
+        return [
+            "/usr/bin/prometheus-alertmanager",
+            f"--config.file={sd / 'alertmanager' / 'alertmanager.yml'}",
+            f"--storage.path={sd / 'alertmanager' / 'data'}",
+            f"--web.listen-address={listen}", "--cluster.listen-address=",
+            f"--web.external-url=http://{listen}",
+        ]  # fmt: skip
+    if server.name == "prometheus":
+        render(LAB / "config" / "prometheus.yml.in", sd / "prometheus" / "prometheus.yml")
+        shutil.copy(LAB / "config" / "alert_rules.yml", sd / "prometheus" / "alert_rules.yml")
+        return [
+            "/usr/bin/prometheus", f"--config.file={sd / 'prometheus' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={sd / 'prometheus' / 'data'}",
+            "--storage.tsdb.retention.time=60d", f"--web.listen-address={listen}",
+            "--web.enable-lifecycle", "--web.enable-admin-api",
+            f"--web.external-url=http://{listen}",
+        ]  # fmt: skip
+    raise KeyError(server.name)
+
+
+def start(server: Server) -> None:
+    if server.pid() is not None:
+        return
+    for sub in ("run", "logs", server.name if server.name != "elasticsearch" else "es"):
+        (state_dir() / sub).mkdir(parents=True, exist_ok=True)
+    if server.healthy():
+        sys.exit(
+            f"lab: port {port(server.http_port)} already answers for {server.name} but this lab "
+            "did not start it; stop that process or set OPSKIT_LAB_PORT_OFFSET"
+        )
+    cmd = command(server)
+    with server.logfile().open("ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=state_dir(),
+        )  # fmt: skip
+    server.pidfile().write_text(f"{proc.pid}\n")
+
+
+def wait_healthy(servers: list[Server], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(servers)
+    while pending:
+        pending = [s for s in pending if not s.healthy()]
+        for s in pending:
+            if s.pid() is None:
+                tail = s.logfile().read_text(errors="replace")[-2000:] if s.logfile().exists() else ""
+                sys.exit(f"lab: {s.name} exited during start-up; last log lines:\n{tail}")
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(s.name for s in pending)
+            sys.exit(f"lab: not healthy after {timeout:.0f}s: {names} (logs in {state_dir()}/logs)")
+        if pending:
+            time.sleep(0.5)
+
+
+def stop(server: Server, grace: float = 30.0) -> bool:
+    pid = server.pid()
+    if pid is None:
+        server.pidfile().unlink(missing_ok=True)
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace
+    while server.pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if server.pid() is not None:
+        os.killpg(pid, signal.SIGKILL)
+        while server.pid() is not None:
+            time.sleep(0.1)
+    server.pidfile().unlink(missing_ok=True)
+    return True
+
+
+# --------------------------------------------------------------------------- demo data
+
+
+def http(method: str, url: str, body: bytes | None = None, ctype: str = "application/json",
+         auth: str | None = None) -> tuple[int, bytes]:  # fmt: skip
+    req = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", ctype)
+    if auth:
+        req.add_header("Authorization", auth)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def backfill() -> None:
+    """30 days of history as TSDB blocks, cached per 6-hour window (promtool is slow)."""
+    sys.path.insert(0, str(LAB))
+    import backfill as bf  # noqa: PLC0415
+
+    data = state_dir() / "prometheus" / "data"
+    marker = data / ".opskit-backfilled"
+    if marker.exists():
+        return
+    now = int(time.time())
+    end = now - now % (6 * 3600)
+    cached = CACHE / "backfill" / str(end)
+    if not (cached / ".complete").exists():
+        shutil.rmtree(CACHE / "backfill", ignore_errors=True)
+        cached.mkdir(parents=True)
+        log("generating 30 days of Prometheus history (promtool, once per 6 h)")
+        src = cached / "history.om"
+        bf.write(src, end)
+        subprocess.run(
+            ["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(src),
+             str(cached / "blocks")], check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        src.unlink()
+        (cached / ".complete").write_text("")
+    data.mkdir(parents=True, exist_ok=True)
+    for block in (cached / "blocks").iterdir():
+        if not (data / block.name).exists():
+            shutil.copytree(block, data / block.name)
+    marker.write_text(str(end))
+
+
+def push_queues() -> None:
+    """Queue depths the README alerts on, some above its thresholds."""
+    base = f"http://127.0.0.1:{port('pushgateway')}/metrics/job"
+    groups = {
+        "/pushgateway": (
+            "# TYPE celery_queue_length gauge\n"
+            'celery_queue_length{queue="default"} 1450\n'
+            'celery_queue_length{queue="emails"} 230\n'
+            'celery_queue_length{queue="reports"} 12\n'
+            "# TYPE celery_workers_online gauge\n"
+            "celery_workers_online 3\n"
+            "# TYPE postfix_mail_queue_size gauge\n"
+            "postfix_mail_queue_size 140\n"
+        ),
+        "/email-service/instance/email-service:5000": (
+            "# TYPE http_request_duration_seconds gauge\n"
+            'http_request_duration_seconds{quantile="0.5"} 0.11\n'
+            'http_request_duration_seconds{quantile="0.95"} 0.9\n'
+            'http_request_duration_seconds{quantile="0.99"} 2.4\n'
+        ),
+    }
+    for path, text in groups.items():
+        status, body = http("PUT", base + path, text.encode(), "text/plain")
+        if status >= 300:
+            sys.exit(f"lab: pushgateway refused demo metrics ({status}): {body[:200]!r}")
+
+
+def seed_elasticsearch() -> None:
+    es = BY_NAME["elasticsearch"].url
+    marker = state_dir() / "es" / ".opskit-seeded"
+    if marker.exists():
+        return
+    template = {
+        "index_patterns": ["logs-*"],
+        "priority": 10,
+        "template": {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "mappings": {
+                "properties": {
+                    "@timestamp": {"type": "date"},
+                    "level": {"type": "keyword"},
+                    "service": {"type": "keyword"},
+                    "message": {"type": "text"},
+                }
+            },
+        },
+    }
+    status, body = http("PUT", f"{es}/_index_template/opskit-lab-logs", json.dumps(template).encode())
+    if status != 200:
+        sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")
+    today = datetime.now(UTC).date()
+    levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
+    lines: list[str] = []
+    for day in range(LOG_DAYS):
+        date = today - timedelta(days=day)
+        for n, source in enumerate(LOG_SOURCES):
+            index = f"logs-{source}-{date:%Y.%m.%d}"
+            docs = 20 + (day * 7 + n * 3) % 15
+            for i in range(docs):
+                ts = datetime(date.year, date.month, date.day, tzinfo=UTC) + timedelta(
+                    minutes=i * 1440 // docs
+                )
+                lines.append(json.dumps({"index": {"_index": index}}))
+                lines.append(json.dumps({
+                    "@timestamp": ts.isoformat().replace("+00:00", "Z"),
+                    "level": levels[(i + day) % len(levels)],
+                    "service": source,
+                    "message": f"{source} event {i} of {date:%Y-%m-%d}",
+                }))  # fmt: skip
+    payload = ("\n".join(lines) + "\n").encode()
+    status, body = http("POST", f"{es}/_bulk?refresh=true", payload, "application/x-ndjson")
+    if status != 200 or json.loads(body).get("errors"):
+        sys.exit(f"lab: bulk load failed ({status}): {body[:300]!r}")
+    repo = {"type": "fs", "settings": {"location": str(state_dir() / "es-repo" / "backup")}}
+    status, body = http("PUT", f"{es}/_snapshot/backup", json.dumps(repo).encode())
+    if status != 200:
+        sys.exit(f"lab: snapshot repository refused ({status}): {body[:300]!r}")
+    status, body = http("GET", f"{es}/_cluster/health?wait_for_status=green&timeout=60s")
+    if status != 200:
+        sys.exit(f"lab: cluster not green after loading demo data: {body[:300]!r}")
+    marker.write_text(today.isoformat())
+
+
+def seed_grafana() -> None:
+    subprocess.run(
+        [sys.executable, str(LAB / "grafana_seed.py"), "--url", BY_NAME["grafana"].url,
+         "--user", GRAFANA_USER, "--password", GRAFANA_PASSWORD,
+         "--prometheus-url", BY_NAME["prometheus"].url],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def up(args: argparse.Namespace) -> None:
+    t0 = time.monotonic()
+    if not args.no_install:
+        install()
+    sd = state_dir()
+    for sub in ("prometheus", "alertmanager", "pushgateway", "grafana", "es-repo"):
+        (sd / sub).mkdir(parents=True, exist_ok=True)
+    # Elasticsearch is the slowest to boot: start it first, backfill while it comes up.
+    start(BY_NAME["elasticsearch"])
+    for name in ("grafana", "node_exporter", "pushgateway", "alertmanager"):
+        start(BY_NAME[name])
+    if BY_NAME["prometheus"].pid() is None:
+        backfill()
+    start(BY_NAME["prometheus"])
+    wait_healthy(SERVERS, args.timeout)
+    push_queues()
+    seed_grafana()
+    seed_elasticsearch()
+    log(f"up in {time.monotonic() - t0:.1f}s; state in {sd}")
+    status(argparse.Namespace(json=False))
+
+
+def down(args: argparse.Namespace) -> None:
+    for server in reversed(SERVERS):
+        if stop(server):
+            log(f"stopped {server.name}")
+    if args.wipe:
+        shutil.rmtree(state_dir(), ignore_errors=True)
+        log(f"wiped {state_dir()}")
+
+
+def status(args: argparse.Namespace) -> None:
+    rows = [
+        {"name": s.name, "url": s.url, "pid": s.pid(), "healthy": s.healthy()} for s in SERVERS
+    ]
+    if args.json:
+        print(json.dumps({"offset": offset(), "state": str(state_dir()), "servers": rows}))
+    else:
+        for r in rows:
+            mark = "up  " if r["healthy"] else "DOWN"
+            print(f"{mark} {r['name']:<14} {r['url']:<24} pid {r['pid'] or '-'}")
+    if not all(r["healthy"] for r in rows):
+        sys.exit(1)
+
+
+def env(_: argparse.Namespace) -> None:
+    """Shell exports that point opskit at this lab."""
+    print(f"export OPSKIT_PROMETHEUS_URL={BY_NAME['prometheus'].url}")
+    print(f"export OPSKIT_ALERTMANAGER_URL={BY_NAME['alertmanager'].url}")
+    print(f"export OPSKIT_ELASTICSEARCH_URL={BY_NAME['elasticsearch'].url}")
+    print(f"export OPSKIT_GRAFANA_URL={BY_NAME['grafana'].url}")
+    print(f"export OPSKIT_PUSHGATEWAY_URL=http://127.0.0.1:{port('pushgateway')}")
+    print(f"export OPSKIT_NODE_EXPORTER_URL=http://127.0.0.1:{port('node_exporter')}")
+
+
+def restart(args: argparse.Namespace) -> None:
+    """Stop and start one server (tests use this to take a backend away and back)."""
+    server = BY_NAME[args.server]
+    if args.action in ("stop", "restart"):
+        stop(server)
+    if args.action in ("start", "restart"):
+        start(server)
+        wait_healthy([server], args.timeout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="lab")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up")
+    p_up.add_argument("--no-install", action="store_true")
+    p_up.add_argument("--timeout", type=float, default=240)
+    p_up.set_defaults(fn=up)
+    p_down = sub.add_parser("down")
+    p_down.add_argument("--wipe", action="store_true", help="also delete the lab's state")
+    p_down.set_defaults(fn=down)
+    p_status = sub.add_parser("status")
+    p_status.add_argument("--json", action="store_true")
+    p_status.set_defaults(fn=status)
+    sub.add_parser("env").set_defaults(fn=env)
+    p_srv = sub.add_parser("server")
+    p_srv.add_argument("action", choices=["start", "stop", "restart"])
+    p_srv.add_argument("server", choices=list(BY_NAME))
+    p_srv.add_argument("--timeout", type=float, default=120)
+    p_srv.set_defaults(fn=restart)
+    args = parser.parse_args()
+    fn: Callable[[argparse.Namespace], None] = args.fn
+    fn(args)
+
+
+if __name__ == "__main__":
+    main()

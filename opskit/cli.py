@@ -1,0 +1,195 @@
+"""The `opskit` command line. Commands load lazily so `opskit --help` stays fast and the
+paths cron runs never import textual."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from opskit import __version__
+from opskit.errors import OpskitError
+
+if TYPE_CHECKING:
+    from opskit.config import Loaded, Settings
+    from opskit.http import RequestLog
+    from opskit.stack import Stack
+
+T = TypeVar("T")
+
+# command name -> "module:attribute"; the module is imported only when the command runs.
+COMMANDS = {
+    "status": "opskit.commands.overview:status",
+    "health": "opskit.commands.overview:health",
+    "queues": "opskit.commands.overview:queues",
+    "targets": "opskit.commands.prom:targets",
+    "rules": "opskit.commands.prom:rules",
+    "prometheus": "opskit.commands.prom:prometheus",
+    "alerts": "opskit.commands.alerting:alerts",
+    "silence": "opskit.commands.alerting:silence",
+    "indices": "opskit.commands.es:indices",
+    "cluster": "opskit.commands.es:cluster",
+    "config": "opskit.commands.settings:config",
+    "context": "opskit.commands.settings:context",
+}
+HELP = {
+    "status": "One summary of the whole stack; exit code says how it is.",
+    "health": "Every configured service's health endpoint, with latency.",
+    "queues": "Queue depths against their thresholds.",
+    "targets": "Prometheus scrape targets, with last error and scrape duration.",
+    "rules": "Prometheus alerting and recording rules.",
+    "prometheus": "Prometheus admin actions (reload).",
+    "alerts": "Alerts in Alertmanager.",
+    "silence": "Add, list and expire Alertmanager silences.",
+    "indices": "Elasticsearch indices with health, docs, size and age.",
+    "cluster": "Elasticsearch cluster health, nodes and shards.",
+    "config": "Show the effective configuration and where each value came from.",
+    "context": "List, show and switch contexts (clusters).",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table above: listing commands must not import them.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, HELP[name]) for name in sorted(COMMANDS)])
+
+
+@dataclass
+class App:
+    """What every command gets: how to find the configuration, and the --debug switch."""
+
+    config_path: Path | None = None
+    context: str | None = None
+    env_file: Path | None = None
+    debug: bool = False
+    refresh: float | None = None
+    _loaded: Loaded | None = field(default=None, repr=False)
+
+    def loaded(self) -> Loaded:
+        if self._loaded is None:
+            from opskit.config import load
+
+            self._loaded = load(self.config_path, self.context, self.env_file)
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded().settings
+
+    def request_log(self) -> RequestLog | None:
+        if not self.debug:
+            return None
+        from opskit.http import RequestLog
+
+        return RequestLog()
+
+    def stack(self) -> Stack:
+        from opskit.stack import Stack
+
+        return Stack(self.settings, self.request_log())
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: $OPSKIT_CONFIG, then the XDG config dir).",
+)
+@click.option("--context", help="Context (cluster) to use, as defined in the config.")
+@click.option(
+    "--env-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A .env file with the README's variables (ELASTICSEARCH_PASSWORD, ...).",
+)
+@click.option("--debug", is_flag=True, help="Tracebacks and a request log on stderr.")
+@click.option(
+    "--refresh",
+    type=float,
+    default=None,
+    help="TUI refresh interval in seconds (overrides config).",
+)
+@click.version_option(__version__, prog_name="opskit")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    context: str | None,
+    env_file: Path | None,
+    debug: bool,
+    refresh: float | None,
+) -> int | None:
+    """opskit: the operator's companion for Prometheus, Alertmanager, Elasticsearch and
+    Grafana. With no command, shows the stack's status."""
+    app = App(config_path, context, env_file, debug, refresh)
+    ctx.obj = app
+    if ctx.invoked_subcommand is None:
+        from opskit.commands.overview import status
+
+        result: int | None = ctx.invoke(status)
+        return result
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = cli.main(args=args, prog_name="opskit", standalone_mode=False)
+    except click.exceptions.Abort:
+        print("opskit: aborted", file=sys.stderr)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except OpskitError as exc:
+        if "--debug" in args:
+            import traceback
+
+            traceback.print_exc()
+        print(f"opskit: {exc.title}: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("opskit: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # an opskit bug: still one line unless --debug
+        if "--debug" in args:
+            raise
+        print(
+            f"opskit: internal error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(70)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,95 @@
+"""Alertmanager HTTP API v2."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from opskit.clients.base import HttpBackend, parse_time
+from opskit.matchers import Matcher
+from opskit.models import Alert, Silence
+
+
+class AlertmanagerClient(HttpBackend):
+    name = "alertmanager"
+
+    async def healthy(self) -> bool:
+        await self.get_json("/-/healthy")
+        return True
+
+    async def alerts(
+        self,
+        silenced: bool = True,
+        inhibited: bool = True,
+        matchers: list[Matcher] | None = None,
+    ) -> list[Alert]:
+        params: list[tuple[str, Any]] = [
+            ("active", "true"),
+            ("silenced", str(silenced).lower()),
+            ("inhibited", str(inhibited).lower()),
+            ("unprocessed", "true"),
+        ]
+        params += [("filter", str(m)) for m in matchers or []]
+        body = await self.get_json("/api/v2/alerts", params)
+        return self.parse("alerts", lambda: [_alert(a) for a in body])
+
+    async def silences(self) -> list[Silence]:
+        body = await self.get_json("/api/v2/silences")
+        return self.parse("silences", lambda: [_silence(s) for s in body])
+
+    async def add_silence(
+        self,
+        matchers: list[Matcher],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        payload = {
+            "matchers": [m.to_api() for m in matchers],
+            "startsAt": starts_at.isoformat(),
+            "endsAt": ends_at.isoformat(),
+            "createdBy": created_by,
+            "comment": comment,
+        }
+        body = await self.send("POST", "/api/v2/silences", payload)
+        return self.parse("silence", lambda: str(body["silenceID"]))
+
+    async def expire_silence(self, silence_id: str) -> None:
+        await self.send("DELETE", f"/api/v2/silence/{silence_id}")
+
+    async def status(self) -> dict[str, Any]:
+        body = await self.get_json("/api/v2/status")
+        return self.parse("status", lambda: dict(body))
+
+
+def _alert(a: dict[str, Any]) -> Alert:
+    labels = {str(k): str(v) for k, v in a["labels"].items()}
+    status = a["status"]
+    return Alert(
+        fingerprint=str(a["fingerprint"]),
+        alertname=labels.get("alertname", ""),
+        severity=labels.get("severity", "none"),
+        state=str(status["state"]),
+        labels=labels,
+        annotations={str(k): str(v) for k, v in (a.get("annotations") or {}).items()},
+        starts_at=parse_time(a.get("startsAt")),
+        ends_at=parse_time(a.get("endsAt")),
+        updated_at=parse_time(a.get("updatedAt")),
+        generator_url=str(a.get("generatorURL", "")),
+        silenced_by=[str(s) for s in status.get("silencedBy") or []],
+        inhibited_by=[str(s) for s in status.get("inhibitedBy") or []],
+        receivers=[str(r["name"]) for r in a.get("receivers") or []],
+    )
+
+
+def _silence(s: dict[str, Any]) -> Silence:
+    return Silence(
+        id=str(s["id"]),
+        state=str(s["status"]["state"]),
+        matchers=[str(Matcher.from_api(m)) for m in s["matchers"]],
+        starts_at=parse_time(s.get("startsAt")),
+        ends_at=parse_time(s.get("endsAt")),
+        created_by=str(s.get("createdBy", "")),
+        comment=str(s.get("comment", "")),
+    )

@@ -1,0 +1,166 @@
+"""What every httpx-based backend shares: error mapping and retries for idempotent GETs."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from opskit.errors import (
+    AuthFailed,
+    BackendError,
+    BackendTimeout,
+    BackendUnreachable,
+    BadResponse,
+    NotFound,
+)
+
+T = TypeVar("T")
+RETRY_STATUS = frozenset({502, 503, 504})
+Params = Mapping[str, Any] | list[tuple[str, Any]] | None
+
+
+def _root_causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def describe_transport_error(exc: BaseException) -> str:
+    """A short, secret-free reason for a transport failure."""
+    for cause in _root_causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return "host name does not resolve"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {cause.reason or cause}"
+        if isinstance(cause, ConnectionRefusedError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+        ):
+            return "connection refused"
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "certificate" in lowered or "ssl" in lowered:
+        return f"TLS error: {text.splitlines()[0][:200]}"
+    if "connection refused" in lowered or "all connection attempts failed" in lowered:
+        return "connection refused"
+    if "name or service not known" in lowered or "name resolution" in lowered:
+        return "host name does not resolve"
+    return text.splitlines()[0][:200]
+
+
+def parse_time(value: object) -> datetime | None:
+    """RFC 3339 timestamps as the APIs send them; Go's zero time becomes None."""
+    if not value or not isinstance(value, str) or value.startswith("0001-01-01"):
+        return None
+    text = value.replace("Z", "+00:00")
+    # Go sends nanoseconds; Python takes at most microseconds.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        frac = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(frac) :]
+        text = f"{head}.{frac[:6]}{tz}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"bad timestamp {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class HttpBackend:
+    """A backend reached over HTTP with JSON answers."""
+
+    name = "backend"
+
+    def __init__(self, http: httpx.AsyncClient, retries: int = 2) -> None:
+        self.http = http
+        self.retries = retries
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def get_json(self, path: str, params: Params = None) -> Any:
+        """GET with retry and backoff on connection errors, timeouts and 502/503/504."""
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = await self.http.get(path, params=params)
+            except httpx.TransportError as exc:
+                if last:
+                    raise self.transport_error(exc) from exc
+            else:
+                if response.status_code not in RETRY_STATUS or last:
+                    return self.decode(response)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send(
+        self, method: str, path: str, json_body: Any = None, params: Params = None
+    ) -> Any:
+        """A non-idempotent request: never retried."""
+        try:
+            response = await self.http.request(method, path, json=json_body, params=params)
+        except httpx.TransportError as exc:
+            raise self.transport_error(exc) from exc
+        return self.decode(response)
+
+    def transport_error(self, exc: httpx.TransportError) -> BackendError:
+        where = str(self.http.base_url).rstrip("/")
+        if isinstance(exc, httpx.TimeoutException):
+            seconds = self.http.timeout.read
+            return BackendTimeout(self.name, f"no answer from {where} within {seconds:g}s")
+        return BackendUnreachable(self.name, f"{where}: {describe_transport_error(exc)}")
+
+    def decode(self, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 401:
+            raise AuthFailed(self.name, "401 Unauthorized: credentials missing or wrong")
+        if status == 403:
+            raise AuthFailed(self.name, "403 Forbidden: these credentials lack permission")
+        if status == 404:
+            raise NotFound(self.name, f"404 Not Found: {response.request.url.path}")
+        if status >= 400:
+            raise BadResponse(self.name, f"HTTP {status}: {self.error_text(response)}")
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            snippet = response.text[:80].replace("\n", " ")
+            raise BadResponse(
+                self.name, f"HTTP {status} with a body that is not JSON: {snippet!r}"
+            ) from None
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:120].strip() or response.reason_phrase
+        if isinstance(body, dict):
+            for key in ("error", "message"):
+                if isinstance(body.get(key), str):
+                    return str(body[key])[:200]
+        return response.reason_phrase
+
+    def parse(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a parser; a response of an unexpected shape becomes BadResponse."""
+        try:
+            return fn()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise BadResponse(self.name, f"unexpected {what} response: {exc!r}"[:200]) from None

@@ -1,0 +1,133 @@
+"""Prometheus HTTP API v1."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from opskit.clients.base import HttpBackend, parse_time
+from opskit.durations import parse_duration
+from opskit.models import Rule, Sample, Target
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value:
+        return parse_duration(value).total_seconds() if value != "0s" else 0.0
+    return 0.0
+
+
+def _float(value: object) -> float:
+    number = float(str(value))
+    return number if not math.isnan(number) else math.nan
+
+
+class PrometheusClient(HttpBackend):
+    name = "prometheus"
+
+    async def api(self, path: str, params: Any = None) -> Any:
+        body = await self.get_json(f"/api/v1/{path}", params)
+        return self.parse(path, lambda: _data(body))
+
+    async def healthy(self) -> bool:
+        await self.get_json("/-/healthy")
+        return True
+
+    async def targets(self) -> list[Target]:
+        data = await self.api("targets", {"state": "active"})
+        return self.parse("targets", lambda: [_target(t) for t in data["activeTargets"]])
+
+    async def query(self, expr: str, at: datetime | None = None) -> list[Sample]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = at.timestamp()
+        data = await self.api("query", params)
+        return self.parse("query", lambda: _vector(data))
+
+    async def query_range(
+        self, expr: str, start: datetime, end: datetime, step: float
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        params = {"query": expr, "start": start.timestamp(), "end": end.timestamp(), "step": step}
+        data = await self.api("query_range", params)
+
+        def matrix() -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+            if data["resultType"] != "matrix":
+                raise ValueError(f"expected a matrix, got {data['resultType']}")
+            return [
+                (dict(s["metric"]), [(float(t), _float(v)) for t, v in s["values"]])
+                for s in data["result"]
+            ]
+
+        return self.parse("query_range", matrix)
+
+    async def rules(self) -> list[Rule]:
+        data = await self.api("rules")
+        return self.parse(
+            "rules", lambda: [_rule(g, r) for g in data["groups"] for r in g["rules"]]
+        )
+
+    async def reload(self) -> None:
+        await self.send("POST", "/-/reload")
+
+    async def flags(self) -> dict[str, str]:
+        data = await self.api("status/flags")
+        return self.parse("flags", lambda: {str(k): str(v) for k, v in data.items()})
+
+    async def buildinfo(self) -> dict[str, str]:
+        data = await self.api("status/buildinfo")
+        return self.parse("buildinfo", lambda: {str(k): str(v) for k, v in data.items()})
+
+
+def _data(body: Any) -> Any:
+    if not isinstance(body, dict) or body.get("status") != "success" or "data" not in body:
+        raise ValueError("no success/data envelope")
+    return body["data"]
+
+
+def _target(t: dict[str, Any]) -> Target:
+    labels = {str(k): str(v) for k, v in t["labels"].items()}
+    return Target(
+        job=labels.get("job", str(t.get("scrapePool", ""))),
+        instance=labels.get("instance", ""),
+        scrape_url=str(t["scrapeUrl"]),
+        health=str(t["health"]),
+        last_scrape=parse_time(t.get("lastScrape")),
+        last_scrape_duration=float(t.get("lastScrapeDuration", 0.0)),
+        last_error=str(t.get("lastError", "")),
+        scrape_interval=str(t.get("scrapeInterval", "")),
+        scrape_timeout=str(t.get("scrapeTimeout", "")),
+        labels=labels,
+    )
+
+
+def _vector(data: dict[str, Any]) -> list[Sample]:
+    kind = data["resultType"]
+    if kind == "scalar":
+        return [Sample({}, _float(data["result"][1]))]
+    if kind != "vector":
+        raise ValueError(f"expected a vector, got {kind}")
+    return [
+        Sample({str(k): str(v) for k, v in s["metric"].items()}, _float(s["value"][1]))
+        for s in data["result"]
+    ]
+
+
+def _rule(group: dict[str, Any], r: dict[str, Any]) -> Rule:
+    kind = str(r["type"])
+    return Rule(
+        group=str(group["name"]),
+        file=str(group.get("file", "")),
+        name=str(r["name"]),
+        type=kind,
+        query=str(r["query"]),
+        health=str(r.get("health", "unknown")),
+        last_error=str(r.get("lastError", "")),
+        state=str(r.get("state", "")) if kind == "alerting" else "",
+        duration=_seconds(r.get("duration", 0)),
+        labels={str(k): str(v) for k, v in (r.get("labels") or {}).items()},
+        active_alerts=len(r.get("alerts") or []),
+        last_evaluation=parse_time(r.get("lastEvaluation")),
+        evaluation_time=float(r.get("evaluationTime", 0.0)),
+    )

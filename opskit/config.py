@@ -1,0 +1,465 @@
+"""Configuration: where opskit finds the stack and how it authenticates.
+
+Layers, lowest first; each records where its values came from (`opskit config show`):
+
+1. built-in defaults: the monitoring README's stack on localhost;
+2. the README's `.env` names (ELASTICSEARCH_PASSWORD, GRAFANA_USER, GRAFANA_PASSWORD),
+   from the environment or the `--env-file` (the environment wins, as docker compose does);
+3. the config file (`--config`, then `$OPSKIT_CONFIG`, then `$XDG_CONFIG_HOME/opskit/opskit.toml`):
+   its top level, then the selected `[contexts.NAME]` table over it;
+4. `OPSKIT_<SECTION>_<KEY>` environment variables (`OPSKIT_PROMETHEUS_URL`, ...).
+
+The merged result is validated once by pydantic; any problem stops with one line naming
+the file, the key and what is wrong (exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from opskit.durations import parse_duration
+from opskit.errors import ConfigError
+
+BACKENDS = ("prometheus", "alertmanager", "elasticsearch", "grafana", "pushgateway")
+SECRET_KEYS = frozenset({"password", "token", "api_key"})
+ENV_PREFIX = "OPSKIT_"
+APP_NAME = "opskit"
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError("expected a duration such as 10s")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"bad URL {value!r} (expected http://host:port or https://...)")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(f"bad port in URL {value!r}") from None
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL; use the username and password keys")
+    return value.rstrip("/")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Backend(_Strict):
+    url: str
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    verify: bool = True
+    ca_bundle: Path | None = None
+    timeout: Duration = timedelta(seconds=10)
+    retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"CA bundle {str(value)!r} does not exist")
+        return value.expanduser() if value is not None else None
+
+
+class ElasticsearchBackend(Backend):
+    api_key: SecretStr | None = None
+    snapshot_repository: str = "backup"
+
+
+class GrafanaBackend(Backend):
+    org_id: int | None = Field(default=None, ge=1)
+
+
+class Service(_Strict):
+    """A health endpoint (the README's HEALTH_ENDPOINTS)."""
+
+    name: str
+    url: str
+    enabled: bool = True
+    timeout: Duration = timedelta(seconds=5)
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+class Queue(_Strict):
+    """A queue depth: a PromQL expression and the README's thresholds."""
+
+    name: str
+    query: str
+    warning: float
+    critical: float | None = None
+    enabled: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty PromQL query")
+        return value
+
+
+class Settings(_Strict):
+    context: str = "default"
+    read_only: bool = False
+    color: str | None = None
+    refresh: Duration = timedelta(seconds=5)
+    prometheus: Backend
+    alertmanager: Backend
+    elasticsearch: ElasticsearchBackend
+    grafana: GrafanaBackend
+    pushgateway: Backend
+    services: list[Service]
+    queues: list[Queue]
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+    def backend(self, name: str) -> Backend:
+        value = getattr(self, name)
+        assert isinstance(value, Backend)
+        return value
+
+    @property
+    def enabled_services(self) -> list[Service]:
+        return [s for s in self.services if s.enabled]
+
+    @property
+    def enabled_queues(self) -> list[Queue]:
+        return [q for q in self.queues if q.enabled]
+
+
+DEFAULT_SERVICES: list[dict[str, Any]] = [
+    {"name": "email-service", "url": "http://localhost:5000/health"},
+    {"name": "kibana", "url": "http://localhost:5601/api/status"},
+    {"name": "logstash", "url": "http://localhost:9600/"},
+    {"name": "jaeger", "url": "http://localhost:16686/"},
+    {"name": "otel-collector", "url": "http://localhost:13133/"},
+    {"name": "loki", "url": "http://localhost:3100/ready"},
+]
+
+DEFAULT_QUEUES: list[dict[str, Any]] = [
+    {
+        "name": "celery",
+        "query": "sum by (queue) (celery_queue_length)",
+        "warning": 1000,
+    },
+    {
+        "name": "mail",
+        "query": "sum(postfix_mail_queue_size)",
+        "warning": 100,
+    },
+]
+
+
+def defaults() -> dict[str, Any]:
+    return {
+        "prometheus": {"url": "http://localhost:9090"},
+        "alertmanager": {"url": "http://localhost:9093"},
+        "elasticsearch": {"url": "http://localhost:9200"},
+        "grafana": {"url": "http://localhost:3000"},
+        "pushgateway": {"url": "http://localhost:9091"},
+        "services": [dict(s) for s in DEFAULT_SERVICES],
+        "queues": [dict(q) for q in DEFAULT_QUEUES],
+    }
+
+
+# ------------------------------------------------------------------------ loading
+
+
+@dataclass
+class Layered:
+    """A nested dict plus, for every leaf, where it came from."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, incoming: Mapping[str, Any], source: str, prefix: str = "") -> None:
+        _merge(self.data, incoming, self.sources, source, prefix)
+
+
+def _merge(
+    base: dict[str, Any],
+    incoming: Mapping[str, Any],
+    sources: dict[str, str],
+    source: str,
+    prefix: str,
+) -> None:
+    for key, value in incoming.items():
+        path = f"{prefix}{key}"
+        if key in ("services", "queues") and not prefix and isinstance(value, list):
+            base[key] = _merge_named(base.get(key, []), value, sources, source, key)
+        elif isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, sources, source, path + ".")
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+            _record(sources, path, value, source)
+
+
+def _record(sources: dict[str, str], path: str, value: object, source: str) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _record(sources, f"{path}.{k}", v, source)
+    else:
+        sources[path] = source
+
+
+def _merge_named(
+    base: list[Any], incoming: list[Any], sources: dict[str, str], source: str, key: str
+) -> list[Any]:
+    """Lists of tables (services, queues) merge by `name`: same name replaces."""
+    out = {str(item.get("name")): item for item in base if isinstance(item, dict)}
+    for index, item in enumerate(incoming):
+        if not isinstance(item, dict) or "name" not in item:
+            raise ConfigError(f"{source}: {key}[{index}]: every entry needs a name")
+        out[str(item["name"])] = dict(item)
+        _record(sources, f"{key}.{item['name']}", dict(item), source)
+    return list(out.values())
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: env file does not exist")
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def config_dir() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME)
+
+
+def state_path() -> Path:
+    from platformdirs import user_state_path
+
+    return user_state_path(APP_NAME)
+
+
+def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The file to read and how it was chosen; a named file that is missing is an error."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: config file does not exist (given with --config)")
+        return explicit, "--config"
+    if env.get("OPSKIT_CONFIG"):
+        path = Path(env["OPSKIT_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file does not exist (named by $OPSKIT_CONFIG)")
+        return path, "$OPSKIT_CONFIG"
+    path = config_dir() / "opskit.toml"
+    return (path, "XDG config dir") if path.is_file() else (None, "none")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def readme_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The monitoring README's `.env` names mapped onto opskit's settings."""
+    out: dict[str, dict[str, Any]] = {}
+    if env.get("ELASTICSEARCH_PASSWORD"):
+        out.setdefault("elasticsearch", {})["username"] = env.get("ELASTICSEARCH_USER", "elastic")
+        out["elasticsearch"]["password"] = env["ELASTICSEARCH_PASSWORD"]
+    if env.get("GRAFANA_USER"):
+        out.setdefault("grafana", {})["username"] = env["GRAFANA_USER"]
+    if env.get("GRAFANA_PASSWORD"):
+        grafana = out.setdefault("grafana", {})
+        grafana.setdefault("username", "admin")
+        grafana["password"] = env["GRAFANA_PASSWORD"]
+    return out
+
+
+_TOP_LEVEL_ENV = ("refresh", "read_only", "color")
+
+
+def opskit_env(env: Mapping[str, str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """`OPSKIT_<SECTION>_<KEY>` variables as (variable, dotted key, nested value)."""
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        for section in BACKENDS:
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1 :]
+                yield name, f"{section}.{key}", {section: {key: value}}
+                break
+        else:
+            if rest in _TOP_LEVEL_ENV:
+                yield name, rest, {rest: value}
+
+
+def current_context_file() -> Path:
+    return state_path() / "current-context"
+
+
+def selected_context(
+    explicit: str | None, env: Mapping[str, str], file_data: Mapping[str, Any]
+) -> tuple[str | None, str]:
+    if explicit:
+        return explicit, "--context"
+    if env.get("OPSKIT_CONTEXT"):
+        return env["OPSKIT_CONTEXT"], "$OPSKIT_CONTEXT"
+    try:
+        stored = current_context_file().read_text().strip()
+    except OSError:
+        stored = ""
+    if stored:
+        return stored, "opskit context use"
+    value = file_data.get("current_context")
+    if isinstance(value, str) and value:
+        return value, "current_context in the config file"
+    return None, "default"
+
+
+@dataclass
+class Loaded:
+    settings: Settings
+    sources: dict[str, str]
+    path: Path | None
+    contexts: dict[str, dict[str, Any]]
+    raw: dict[str, Any]
+
+
+def load(
+    config: Path | None = None,
+    context: str | None = None,
+    env_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Loaded:
+    """Load, merge and validate the configuration; raise ConfigError on any problem."""
+    env = dict(os.environ if environ is None else environ)
+    if env_file is not None:
+        env = {**read_env_file(env_file), **env}
+    path, _how = find_config_file(config, env)
+    file_data = read_toml(path) if path else {}
+    where = str(path) if path else "config"
+
+    contexts = file_data.pop("contexts", {})
+    if not isinstance(contexts, dict):
+        raise ConfigError(f"{where}: contexts: must be a table of [contexts.NAME] tables")
+    current = file_data.pop("current_context", None)
+    name, _why = selected_context(context, env, {"current_context": current})
+    if name is not None and name != "default" and name not in contexts:
+        known = ", ".join(sorted(contexts)) or "none defined"
+        raise ConfigError(f"{where}: context {name!r} is not defined (contexts: {known})")
+
+    layered = Layered()
+    layered.merge(defaults(), "default")
+    env_source = f"env file {env_file}" if env_file else "environment"
+    layered.merge(readme_env(env), f"{env_source} (README .env names)")
+    if file_data:
+        layered.merge(file_data, f"{where}")
+    if name and name != "default":
+        ctx = contexts[name]
+        if not isinstance(ctx, dict):
+            raise ConfigError(f"{where}: contexts.{name}: must be a table")
+        layered.merge(ctx, f"{where} [contexts.{name}]")
+    for var, _dotted, value in opskit_env(env):
+        layered.merge(value, f"${var}")
+    layered.data["context"] = name or "default"
+    layered.sources["context"] = _why
+
+    try:
+        settings = Settings.model_validate(layered.data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, layered.sources, where)) from None
+    return Loaded(settings, layered.sources, path, contexts, file_data)
+
+
+def _describe(exc: ValidationError, sources: dict[str, str], where: str) -> str:
+    """The first validation error as `source: key: problem`."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    source = sources.get(key)
+    if source is None:
+        # a list entry: name it by the entry's name when we can
+        for candidate in sorted(sources, key=len, reverse=True):
+            if key.startswith(candidate) or candidate.startswith(key):
+                source = sources[candidate]
+                break
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "missing"
+    return f"{source or where}: {key}: {msg}"
+
+
+def mask(value: object) -> object:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    return value
+
+
+def flatten(settings: Settings) -> list[tuple[str, object]]:
+    """(dotted key, display value) for every setting, secrets masked."""
+    rows: list[tuple[str, object]] = [
+        ("context", settings.context),
+        ("read_only", settings.read_only),
+        ("color", settings.color),
+        ("refresh", settings.refresh),
+    ]
+    for section in BACKENDS:
+        backend = settings.backend(section)
+        for key in type(backend).model_fields:
+            rows.append((f"{section}.{key}", mask(getattr(backend, key))))
+    for svc in settings.services:
+        rows.append((f"services.{svc.name}", svc.url if svc.enabled else "(disabled)"))
+    for q in settings.queues:
+        state = "" if q.enabled else " (disabled)"
+        rows.append((f"queues.{q.name}", f"{q.query} > {q.warning:g}{state}"))
+    return rows
+
+
+def source_of(sources: Mapping[str, str], key: str) -> str:
+    if key in sources:
+        return sources[key]
+    return "default"

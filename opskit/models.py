@@ -1,0 +1,171 @@
+"""Typed records the clients return and everything else consumes.
+
+`to_json` gives the documented `--json` shape (docs/cli.md): datetimes as ISO 8601 UTC,
+field names as below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Literal
+
+Severity = Literal["ok", "warning", "critical"]
+
+
+def to_json(value: Any) -> Any:
+    """Records, lists and dicts of them as plain JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+@dataclass(slots=True)
+class Target:
+    job: str
+    instance: str
+    scrape_url: str
+    health: str  # up | down | unknown
+    last_scrape: datetime | None
+    last_scrape_duration: float  # seconds
+    last_error: str
+    scrape_interval: str
+    scrape_timeout: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.job}|{self.scrape_url}"
+
+
+@dataclass(slots=True)
+class Alert:
+    fingerprint: str
+    alertname: str
+    severity: str
+    state: str  # active | suppressed | unprocessed
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    updated_at: datetime | None
+    generator_url: str
+    silenced_by: list[str]
+    inhibited_by: list[str]
+    receivers: list[str]
+
+    @property
+    def silenced(self) -> bool:
+        return bool(self.silenced_by)
+
+    @property
+    def inhibited(self) -> bool:
+        return bool(self.inhibited_by)
+
+
+@dataclass(slots=True)
+class Silence:
+    id: str
+    state: str  # active | pending | expired
+    matchers: list[str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    created_by: str
+    comment: str
+
+
+@dataclass(slots=True)
+class Rule:
+    group: str
+    file: str
+    name: str
+    type: str  # alerting | recording
+    query: str
+    health: str  # ok | err | unknown
+    last_error: str
+    state: str  # firing | pending | inactive ("" for recording rules)
+    duration: float  # the rule's `for`, seconds
+    labels: dict[str, str]
+    active_alerts: int
+    last_evaluation: datetime | None
+    evaluation_time: float
+
+
+@dataclass(slots=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass(slots=True)
+class Index:
+    name: str
+    health: str  # green | yellow | red | "" for closed
+    status: str  # open | close
+    docs_count: int
+    store_size_bytes: int
+    primaries: int
+    replicas: int
+    creation_date: datetime | None
+    uuid: str
+
+
+@dataclass(slots=True)
+class ClusterHealth:
+    cluster_name: str
+    status: str
+    number_of_nodes: int
+    number_of_data_nodes: int
+    active_primary_shards: int
+    active_shards: int
+    relocating_shards: int
+    initializing_shards: int
+    unassigned_shards: int
+    number_of_pending_tasks: int
+    active_shards_percent: float
+
+
+@dataclass(slots=True)
+class EsNode:
+    name: str
+    ip: str
+    roles: str
+    master: bool
+    heap_percent: int | None
+    ram_percent: int | None
+    cpu_percent: int | None
+    load_1m: float | None
+    disk_used_percent: float | None
+    version: str
+
+
+@dataclass(slots=True)
+class QueueDepth:
+    queue: str  # the configured queue name
+    series: str  # the series' labels, e.g. queue="default"
+    value: float
+    warning: float
+    critical: float | None
+    state: Severity
+
+
+@dataclass(slots=True)
+class ServiceHealth:
+    name: str
+    url: str
+    ok: bool
+    status_code: int | None
+    latency_ms: float | None
+    error: str

@@ -1,0 +1,224 @@
+"""The stack as opskit sees it: one object holding a client per backend, built lazily,
+and the concurrent collection every front end (status, TUI) shares."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from opskit.config import Queue, Settings
+from opskit.errors import BackendError
+from opskit.models import (
+    Alert,
+    ClusterHealth,
+    Index,
+    QueueDepth,
+    ServiceHealth,
+    Severity,
+    Target,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from opskit.clients.alertmanager import AlertmanagerClient
+    from opskit.clients.elasticsearch import ElasticsearchClient
+    from opskit.clients.grafana import GrafanaClient
+    from opskit.clients.prometheus import PrometheusClient
+    from opskit.http import RequestLog
+
+T = TypeVar("T")
+
+
+class Stack:
+    """Clients for one context's backends; use as `async with Stack(settings) as stack`."""
+
+    def __init__(self, settings: Settings, log: RequestLog | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        self._opened: list[Any] = []
+
+    async def __aenter__(self) -> Stack:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for client in self._opened:
+            await client.aclose()
+        self._opened.clear()
+
+    def _keep(self, client: T) -> T:
+        self._opened.append(client)
+        return client
+
+    @cached_property
+    def prometheus(self) -> PrometheusClient:
+        from opskit.clients.prometheus import PrometheusClient
+        from opskit.http import build_http
+
+        cfg = self.settings.prometheus
+        return self._keep(PrometheusClient(build_http("prometheus", cfg, self.log), cfg.retries))
+
+    @cached_property
+    def alertmanager(self) -> AlertmanagerClient:
+        from opskit.clients.alertmanager import AlertmanagerClient
+        from opskit.http import build_http
+
+        cfg = self.settings.alertmanager
+        return self._keep(
+            AlertmanagerClient(build_http("alertmanager", cfg, self.log), cfg.retries)
+        )
+
+    @cached_property
+    def grafana(self) -> GrafanaClient:
+        from opskit.clients.grafana import GrafanaClient
+        from opskit.http import build_http
+
+        cfg = self.settings.grafana
+        headers = {"X-Grafana-Org-Id": str(cfg.org_id)} if cfg.org_id else None
+        return self._keep(GrafanaClient(build_http("grafana", cfg, self.log, headers), cfg.retries))
+
+    @cached_property
+    def elasticsearch(self) -> ElasticsearchClient:
+        from opskit.clients.elasticsearch import ElasticsearchClient
+        from opskit.http import build_elasticsearch
+
+        cfg = self.settings.elasticsearch
+        if self.log is not None:
+            _log_elastic_transport()
+        return self._keep(ElasticsearchClient(build_elasticsearch(cfg), cfg.url))
+
+    @cached_property
+    def health_http(self) -> httpx.AsyncClient:
+        from opskit.http import build_health_http
+
+        return self._keep(build_health_http(self.log))
+
+    async def services(self) -> list[ServiceHealth]:
+        from opskit.clients.health import check
+
+        services = self.settings.enabled_services
+        return list(await asyncio.gather(*(check(self.health_http, s) for s in services)))
+
+    async def queues(self) -> list[QueueDepth]:
+        queues = self.settings.enabled_queues
+        results = await asyncio.gather(*(self._queue(q) for q in queues))
+        return [depth for group in results for depth in group]
+
+    async def _queue(self, queue: Queue) -> list[QueueDepth]:
+        try:
+            samples = await self.prometheus.query(queue.query)
+        except BackendError as exc:
+            exc.reason = f"queue {queue.name!r}: {exc.reason}"
+            exc.message = f"{exc.backend}: {exc.reason}"
+            exc.args = (exc.message,)
+            raise
+        if not samples:
+            return [
+                QueueDepth(
+                    queue.name, "(no data)", math.nan, queue.warning, queue.critical, "warning"
+                )
+            ]
+        return [
+            QueueDepth(
+                queue.name,
+                series_name(s.labels),
+                s.value,
+                queue.warning,
+                queue.critical,
+                queue_state(s.value, queue),
+            )
+            for s in samples
+        ]
+
+
+def _log_elastic_transport() -> None:
+    import logging
+    import sys
+
+    logger = logging.getLogger("elastic_transport.transport")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[elasticsearch] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def series_name(labels: dict[str, str]) -> str:
+    shown = {k: v for k, v in labels.items() if k not in ("job", "instance", "__name__")}
+    return ",".join(f'{k}="{v}"' for k, v in sorted(shown.items())) or "total"
+
+
+def queue_state(value: float, queue: Queue) -> Severity:
+    if math.isnan(value):
+        return "warning"
+    if queue.critical is not None and value > queue.critical:
+        return "critical"
+    if value > queue.warning:
+        return "warning"
+    return "ok"
+
+
+# ------------------------------------------------------------------ concurrent collection
+
+
+@dataclass
+class Sourced(Generic[T]):
+    """A source's latest answer or its error, with when and how long it took."""
+
+    value: T | None = None
+    error: BackendError | None = None
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    latency_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def fetch(coro: Awaitable[T]) -> Sourced[T]:
+    t0 = time.perf_counter()
+    try:
+        value = await coro
+    except BackendError as exc:
+        return Sourced(error=exc, latency_ms=(time.perf_counter() - t0) * 1000)
+    return Sourced(value=value, latency_ms=(time.perf_counter() - t0) * 1000)
+
+
+@dataclass
+class StackStatus:
+    targets: Sourced[list[Target]]
+    alerts: Sourced[list[Alert]]
+    queues: Sourced[list[QueueDepth]]
+    cluster: Sourced[ClusterHealth]
+    indices: Sourced[list[Index]]
+    grafana: Sourced[dict[str, Any]]
+    services: list[ServiceHealth]
+
+
+async def grafana_summary(stack: Stack) -> dict[str, Any]:
+    health, org = await asyncio.gather(stack.grafana.health(), stack.grafana.org())
+    return {**health, "org": org}
+
+
+async def collect(stack: Stack) -> StackStatus:
+    """Everything `opskit status` and the overview show, fetched concurrently; a failing
+    source never blocks the others."""
+    services = asyncio.ensure_future(stack.services())
+    targets, alerts, queues, cluster, indices, grafana = await asyncio.gather(
+        fetch(stack.prometheus.targets()),
+        fetch(stack.alertmanager.alerts()),
+        fetch(stack.queues()),
+        fetch(stack.elasticsearch.cluster_health()),
+        fetch(stack.elasticsearch.indices()),
+        fetch(grafana_summary(stack)),
+    )
+    return StackStatus(targets, alerts, queues, cluster, indices, grafana, await services)
