@@ -93,7 +93,10 @@ ROLE_PERMS: dict[str, frozenset[str]] = {
 }
 
 DS_TYPES: dict[str, tuple[str, str]] = {
-    "prometheus": ("Prometheus", "public/app/plugins/datasource/prometheus/img/prometheus_logo.svg"),
+    "prometheus": (
+        "Prometheus",
+        "public/app/plugins/datasource/prometheus/img/prometheus_logo.svg",
+    ),
     "elasticsearch": (
         "Elasticsearch",
         "public/app/plugins/datasource/elasticsearch/img/elasticsearch.svg",
@@ -116,8 +119,8 @@ class ApiError(Exception):
         self.body = body
 
 
-def error(status: int, message: str, **extra: Any) -> ApiError:
-    return ApiError(status, {"message": message, **extra})
+def error(code: int, message: str, /, **extra: Any) -> ApiError:
+    return ApiError(code, {"message": message, **extra})
 
 
 def errutil(status: int, message_id: str, message: str) -> ApiError:
@@ -313,7 +316,7 @@ class Dashboard:
     created_by: str
     updated_by: str
     model_json: str
-    rec_json: str = ""
+    record: bytes = b""
 
     def refresh_record(self) -> None:
         """The state-file record, cached so persisting 500 dashboards is a string join."""
@@ -329,7 +332,7 @@ class Dashboard:
                 "updatedBy": self.updated_by,
             }
         )
-        self.rec_json = meta[:-1] + ',"model":' + self.model_json + "}"
+        self.record = (meta[:-1] + ',"model":' + self.model_json + "}").encode()
 
     @classmethod
     def from_state(cls, d: JSON) -> Dashboard:
@@ -606,6 +609,7 @@ class GrafanaDouble:
         tokens: Iterable[TokenSpec],
         version: str,
         fsync: bool = False,
+        write_behind_ms: int = 0,
     ) -> None:
         self.state_path = state_path
         self.initial_admin = (admin_user, admin_password)
@@ -613,6 +617,10 @@ class GrafanaDouble:
         # Grafana 11.3 dropped the unique-title constraints (grafana/grafana#90687).
         self.unique_titles = version_tuple(version) < (11, 3)
         self.fsync = fsync
+        self.write_behind = write_behind_ms / 1000
+        self.dirty = threading.Event()
+        self.closing = threading.Event()
+        self.writer: threading.Thread | None = None
         self.tokens: dict[str, TokenSpec] = {t.token: t for t in tokens}
         self.lock = threading.RLock()
         self.write_lock = threading.Lock()
@@ -633,6 +641,9 @@ class GrafanaDouble:
         else:
             self._reset_locked()
             self.persist()
+        if write_behind_ms > 0:
+            self.writer = threading.Thread(target=self._writer_loop, daemon=True)
+            self.writer.start()
 
     # ------------------------------------------------------------------ state
 
@@ -684,7 +695,7 @@ class GrafanaDouble:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"grafana-double: cannot load state {self.state_path}: {exc}") from exc
 
-    def _snapshot_locked(self) -> tuple[int, list[str]]:
+    def _snapshot_locked(self) -> tuple[int, list[bytes]]:
         self.generation += 1
         head = {
             "format": STATE_FORMAT,
@@ -694,15 +705,15 @@ class GrafanaDouble:
             "nextOrgId": self.next_org_id,
             "admin": self.admin.to_state(),
         }
-        parts = [dumps(head)[:-1], ',"orgs":[']
+        parts = [dumps(head)[:-1].encode(), b',"orgs":[']
         for i, org in enumerate(self.orgs.values()):
             if i:
-                parts.append(",")
-            parts.append(dumps(org.meta_state())[:-1])
-            parts.append(',"dashboards":[')
-            parts.append(",".join(d.rec_json for d in org.dashboards.values()))
-            parts.append("]}")
-        parts.append("]}\n")
+                parts.append(b",")
+            parts.append(dumps(org.meta_state())[:-1].encode())
+            parts.append(b',"dashboards":[')
+            parts.append(b",".join([d.record for d in org.dashboards.values()]))
+            parts.append(b"]}")
+        parts.append(b"]}\n")
         return self.generation, parts
 
     def persist(self) -> None:
@@ -711,14 +722,14 @@ class GrafanaDouble:
             generation, parts = self._snapshot_locked()
         self._write(generation, parts)
 
-    def _write(self, generation: int, parts: list[str]) -> None:
+    def _write(self, generation: int, parts: list[bytes]) -> None:
         with self.write_lock:
             if generation <= self.written_generation:
                 return
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write("".join(parts))
+            with open(tmp, "wb") as fh:
+                fh.write(b"".join(parts))
                 if self.fsync:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -726,14 +737,36 @@ class GrafanaDouble:
             self.written_generation = generation
 
     def mutated(self) -> None:
-        """Called with self.lock held at the end of a mutation; persists after release."""
-        # Snapshot under the lock (cheap: a list of cached strings), write outside it.
+        """Called with self.lock held at the end of a mutation.
+
+        By default the state file is written before the response goes out: snapshot under
+        the lock (cheap: a list of cached byte strings), write outside it. With
+        --write-behind the writer thread coalesces mutations instead.
+        """
+        if self.writer is not None:
+            self.dirty.set()
+            return
         generation, parts = self._snapshot_locked()
         self.lock.release()
         try:
             self._write(generation, parts)
         finally:
             self.lock.acquire()
+
+    def _writer_loop(self) -> None:
+        while not self.closing.is_set():
+            self.dirty.wait()
+            self.dirty.clear()
+            self.persist()
+            self.closing.wait(self.write_behind)
+
+    def close(self) -> None:
+        """Flush: the final state is on disk when this returns."""
+        self.closing.set()
+        self.dirty.set()
+        if self.writer is not None:
+            self.writer.join()
+        self.persist()
 
     def take_id(self) -> int:
         value = self.next_id
@@ -761,7 +794,9 @@ class GrafanaDouble:
             try:
                 decoded = base64.b64decode(credentials.strip(), validate=True).decode()
             except (binascii.Error, UnicodeDecodeError) as exc:
-                raise errutil(400, "basic-auth.invalid-header", "Invalid Basic Auth Header") from exc
+                raise errutil(
+                    400, "basic-auth.invalid-header", "Invalid Basic Auth Header"
+                ) from exc
             user, sep, password = decoded.partition(":")
             if not sep:
                 raise errutil(400, "basic-auth.invalid-header", "Invalid Basic Auth Header")
@@ -822,9 +857,10 @@ class GrafanaDouble:
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, req: Request) -> tuple[int, Payload]:
-        route, params, path_known = self._match(req.method, req.path)
+        route, params = self._match(req.method, req.path)
         if route is None:
-            return 404, {"message": "Not found"} if path_known or True else {}
+            # Grafana's router answers unknown paths and wrong methods alike.
+            return 404, {"message": "Not found"}
         req.params = params
         if route.public:
             return 200, route.handler(self, req, ANONYMOUS)
@@ -836,19 +872,18 @@ class GrafanaDouble:
             raise access_denied(needed)
         return 200, route.handler(self, req, ident)
 
-    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-        path_known = False
+    @staticmethod
+    def _match(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in ROUTES:
-            m = route.pattern.match(path)
-            if m is None:
+            if route.method != method:
                 continue
-            path_known = True
-            if route.method == method:
-                return route, {k: unquote(v) for k, v in m.groupdict().items()}, True
-        return None, {}, path_known
+            m = route.pattern.match(path)
+            if m is not None:
+                return route, {k: unquote(v) for k, v in m.groupdict().items()}
+        return None, {}
 
     def count(self, req: Request) -> None:
-        route, _, _ = self._match(req.method, req.path)
+        route, _ = self._match(req.method, req.path)
         key = f"{req.method} {route.pattern.pattern if route else req.path}"
         with self.stats_lock:
             self.stats[key] = self.stats.get(key, 0) + 1
@@ -885,7 +920,8 @@ class GrafanaDouble:
 
     def list_orgs(self, req: Request, ident: Identity) -> Payload:
         with self.lock:
-            return [{"id": o.id, "name": o.name} for o in sorted(self.orgs.values(), key=lambda o: o.name)]
+            orgs = sorted(self.orgs.values(), key=lambda o: o.name)
+            return [{"id": o.id, "name": o.name} for o in orgs]
 
     def create_org(self, req: Request, ident: Identity) -> Payload:
         body = req.json_object()
@@ -923,7 +959,8 @@ class GrafanaDouble:
             "authLabels": [],
             "updatedAt": created,
             "createdAt": created,
-            "avatarUrl": "/avatar/" + hashlib.md5(email.encode(), usedforsecurity=False).hexdigest(),
+            "avatarUrl": "/avatar/"
+            + hashlib.md5(email.encode(), usedforsecurity=False).hexdigest(),
             "isProvisioned": False,
         }
 
@@ -990,7 +1027,6 @@ class GrafanaDouble:
         kind = req.arg("type")
         tags = set(req.args("tag"))
         folder_uids = set(req.args("folderUIDs"))
-        folder_uids.update(str(f) for f in req.args("folderUid"))
         for raw in req.args("folderIds"):
             fid = as_int(raw, -1)
             if fid == 0:
@@ -1003,9 +1039,8 @@ class GrafanaDouble:
         ids = {as_int(v, -1) for v in req.args("dashboardIds")}
 
         def parent_ok(parent: str | None) -> bool:
-            if not folder_uids:
-                return True
-            return (parent or "general") in folder_uids or (parent is None and "" in folder_uids)
+            # "general" is the root: items whose folder_uid is NULL, subfolders included.
+            return not folder_uids or (parent or "general") in folder_uids
 
         with self.lock:
             rows: list[tuple[str, int, Folder | Dashboard]] = []
@@ -1106,7 +1141,9 @@ class GrafanaDouble:
                 "folderId": folder.id if folder else 0,
                 "folderUid": folder.uid if folder else "",
                 "folderTitle": folder.title if folder else "General",
-                "folderUrl": f"/dashboards/f/{folder.uid}/{slugify(folder.title)}" if folder else "",
+                "folderUrl": f"/dashboards/f/{folder.uid}/{slugify(folder.title)}"
+                if folder
+                else "",
                 "provisioned": False,
                 "provisionedExternalId": "",
                 "annotationsPermissions": {
@@ -1332,7 +1369,7 @@ class GrafanaDouble:
             return
         chain = org.ancestors(parent)
         if moving is not None and any(f.uid == moving for f in chain):
-            raise error(400, "folder cannot be parent of itself")
+            raise error(400, "Circular reference detected")
         height = 0
         if moving is not None:
             below = org.descendants(moving)
@@ -1570,8 +1607,10 @@ class GrafanaDouble:
         except (binascii.Error, UnicodeDecodeError):
             user, password = "", ""
         admin = self.admin
-        if scheme.lower() != "basic" or user != admin.login or not hmac.compare_digest(
-            hash_password(password, admin.salt), admin.password_hash
+        if (
+            scheme.lower() != "basic"
+            or user != admin.login
+            or not hmac.compare_digest(hash_password(password, admin.salt), admin.password_hash)
         ):
             return 401, {"message": "lab endpoints need the admin user's basic auth"}
         key = (req.method, req.path)
@@ -1718,7 +1757,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size_line = self.rfile.readline(65537)
                 size = int(size_line.split(b";")[0].strip() or b"0", 16)
@@ -1822,6 +1861,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tokens-file", help="one TOKEN[:ROLE[:ORG_ID]] a line")
     p.add_argument("--version", default=DEFAULT_VERSION, help="Grafana version to emulate")
     p.add_argument("--fsync", action="store_true", help="fsync the state file on every write")
+    p.add_argument(
+        "--write-behind", type=int, default=0, metavar="MS",
+        help="coalesce state writes, at most one per MS milliseconds, instead of writing "
+        "before each mutating response (benchmarks); flushed on SIGTERM/SIGINT",
+    )  # fmt: skip
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
     return p.parse_args(argv)
 
@@ -1835,7 +1879,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = GrafanaDouble(
         args.state.resolve(), args.admin_user, args.admin_password, tokens, args.version,
-        fsync=args.fsync,
+        fsync=args.fsync, write_behind_ms=args.write_behind,
     )  # fmt: skip
     try:
         server = Server((args.host, args.port), app, args.access_log)
@@ -1852,7 +1896,7 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
     thread.daemon = True
     thread.start()
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     print(
         f"grafana-double {args.version} listening on http://{host}:{port} (state {args.state})",
         flush=True,
@@ -1861,7 +1905,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     server.shutdown()
     server.server_close()
-    app.persist()  # waits for any write in flight, then writes the final state
+    app.close()  # waits for any write in flight, then writes the final state
     print("grafana-double stopped", flush=True)
     return 0
 

@@ -199,6 +199,8 @@ def command(server: Server) -> list[str]:
             f"--storage.tsdb.path={sd / 'prometheus' / 'data'}",
             "--storage.tsdb.retention.time=60d", f"--web.listen-address={listen}",
             "--web.enable-lifecycle", "--web.enable-admin-api",
+            # resend firing alerts every 5s so a restarted Alertmanager catches up at once
+            "--rules.alert.resend-delay=5s",
             f"--web.external-url=http://{listen}",
         ]  # fmt: skip
     raise KeyError(server.name)

@@ -34,7 +34,7 @@ from pydantic import (
     field_validator,
 )
 
-from opskit.durations import parse_duration
+from opskit.durations import from_seconds, parse_duration
 from opskit.errors import ConfigError
 
 BACKENDS = ("prometheus", "alertmanager", "elasticsearch", "grafana", "pushgateway")
@@ -49,9 +49,7 @@ def _duration(value: object) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 10s")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError("must be greater than zero")
-        return timedelta(seconds=float(value))
+        return from_seconds(float(value), value)
     if isinstance(value, str):
         return parse_duration(value)
     raise ValueError("expected a duration such as 10s")
@@ -409,14 +407,20 @@ def load(
     try:
         settings = Settings.model_validate(layered.data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, layered.sources, where)) from None
+        raise ConfigError(_describe(exc, layered, where)) from None
     return Loaded(settings, layered.sources, path, contexts, file_data)
 
 
-def _describe(exc: ValidationError, sources: dict[str, str], where: str) -> str:
-    """The first validation error as `source: key: problem`."""
+def _describe(exc: ValidationError, layered: Layered, where: str) -> str:
+    """The first validation error as `source: key: problem`; list entries by name."""
+    sources = layered.sources
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]
+    if len(loc) >= 2 and loc[0] in ("services", "queues") and loc[1].isdigit():
+        entries = layered.data.get(loc[0], [])
+        index = int(loc[1])
+        if index < len(entries) and isinstance(entries[index], dict):
+            loc[1] = str(entries[index].get("name", index))
     key = ".".join(loc)
     source = sources.get(key)
     if source is None:

@@ -25,8 +25,18 @@ def parse_duration(text: str) -> timedelta:
     if not raw or not _WHOLE.fullmatch(raw):
         raise ValueError(f"bad duration {text!r} (expected e.g. 30s, 5m, 2h, 1h30m, 30d)")
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
-    if seconds <= 0:
-        raise ValueError(f"bad duration {text!r}: must be greater than zero")
+    return from_seconds(seconds, text)
+
+
+MAX_SECONDS = 100 * 365 * 86400.0
+
+
+def from_seconds(seconds: float, shown: object) -> timedelta:
+    """A positive duration of at most a century (timedelta overflows far beyond)."""
+    if not seconds > 0:
+        raise ValueError(f"bad duration {shown!r}: must be greater than zero")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"bad duration {shown!r}: longer than 100 years")
     return timedelta(seconds=seconds)
 
 

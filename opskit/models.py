@@ -7,6 +7,7 @@ field names as below.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -29,6 +30,8 @@ def to_json(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN: "no data" is null
     return value
 
 

@@ -13,9 +13,8 @@ from opskit.models import Alert, Silence
 class AlertmanagerClient(HttpBackend):
     name = "alertmanager"
 
-    async def healthy(self) -> bool:
-        await self.get_json("/-/healthy")
-        return True
+    async def healthy(self) -> None:
+        await self.get_ok("/-/healthy")
 
     async def alerts(
         self,

@@ -94,6 +94,16 @@ class HttpBackend:
 
     async def get_json(self, path: str, params: Params = None) -> Any:
         """GET with retry and backoff on connection errors, timeouts and 502/503/504."""
+        return self.decode(await self._get(path, params))
+
+    async def get_ok(self, path: str) -> None:
+        """GET a plain-text health endpoint; raise unless it answers 2xx."""
+        response = await self._get(path, None)
+        if response.status_code >= 300:
+            self.decode(response)
+            raise BadResponse(self.name, f"HTTP {response.status_code} from {path}")
+
+    async def _get(self, path: str, params: Params) -> httpx.Response:
         delay = 0.2
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
@@ -104,7 +114,7 @@ class HttpBackend:
                     raise self.transport_error(exc) from exc
             else:
                 if response.status_code not in RETRY_STATUS or last:
-                    return self.decode(response)
+                    return response
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -31,9 +31,8 @@ class PrometheusClient(HttpBackend):
         body = await self.get_json(f"/api/v1/{path}", params)
         return self.parse(path, lambda: _data(body))
 
-    async def healthy(self) -> bool:
-        await self.get_json("/-/healthy")
-        return True
+    async def healthy(self) -> None:
+        await self.get_ok("/-/healthy")
 
     async def targets(self) -> list[Target]:
         data = await self.api("targets", {"state": "active"})

@@ -13,12 +13,14 @@ import org.elasticsearch.Build;
 import org.elasticsearch.action.admin.cluster.node.info.PluginsAndModules;
 import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.env.Environment;
+import org.elasticsearch.jdk.ModuleQualifiedExportsService;
 
 import java.lang.reflect.Constructor;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.Set;
 
@@ -53,6 +55,14 @@ public class LabClasspathPluginsService extends PluginsService {
         // ExtensiblePlugin wiring (none of ours extend another, but keep the contract)
         loadExtensions(this.loaded);
     }
+
+    /**
+     * The base class reads the server's module descriptor to set up qualified
+     * exports to plugin module layers. On the classpath the server is in the
+     * unnamed module (no descriptor) and there are no plugin layers: nothing to do.
+     */
+    @Override
+    protected void addServerExportsService(Map<String, List<ModuleQualifiedExportsService>> qualifiedExports) {}
 
     @Override
     protected final List<LoadedPlugin> plugins() {

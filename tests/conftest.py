@@ -1,0 +1,132 @@
+"""Fixtures over the running lab (lab/up). Tests talk to real servers; when the lab is
+not up they fail with the command that starts it, rather than skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ROOT / "lab"
+OFFSET = int(os.environ.get("OPSKIT_LAB_PORT_OFFSET", "0"))
+GRAFANA_USER = "admin"
+GRAFANA_PASSWORD = "admin"
+GRAFANA_TOKEN = "glsa_opskitLabServiceAccountToken_0123456789"
+
+
+def _url(base_port: int) -> str:
+    return f"http://127.0.0.1:{base_port + OFFSET}"
+
+
+@dataclass
+class Lab:
+    prometheus: str = _url(9090)
+    alertmanager: str = _url(9093)
+    elasticsearch: str = _url(9200)
+    grafana: str = _url(3000)
+    pushgateway: str = _url(9091)
+    node_exporter: str = _url(9100)
+    home: Path = field(default_factory=Path)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """An environment pointing opskit at the lab, isolated from the user's config."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith("OPSKIT_")}
+        base.pop("GRAFANA_USER", None)
+        base.pop("GRAFANA_PASSWORD", None)
+        base.pop("ELASTICSEARCH_PASSWORD", None)
+        base.update(
+            OPSKIT_PROMETHEUS_URL=self.prometheus,
+            OPSKIT_ALERTMANAGER_URL=self.alertmanager,
+            OPSKIT_ELASTICSEARCH_URL=self.elasticsearch,
+            OPSKIT_GRAFANA_URL=self.grafana,
+            OPSKIT_PUSHGATEWAY_URL=self.pushgateway,
+            GRAFANA_USER=GRAFANA_USER,
+            GRAFANA_PASSWORD=GRAFANA_PASSWORD,
+            XDG_CONFIG_HOME=str(self.home / "config"),
+            XDG_STATE_HOME=str(self.home / "state"),
+            OPSKIT_LAB_PORT_OFFSET=str(OFFSET),
+            NO_COLOR="1",
+            COLUMNS="200",
+        )
+        base.update(extra)
+        return base
+
+    def opskit(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "opskit", *args],
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+
+    def opskit_json(self, *args: str, ok_codes: tuple[int, ...] = (0, 1, 2)) -> Any:
+        proc = self.opskit(*args, "--json")
+        assert proc.returncode in ok_codes, proc.stderr
+        assert "Traceback" not in proc.stderr
+        return json.loads(proc.stdout)
+
+
+def get_json(
+    url: str, auth: tuple[str, str] | None = None, method: str = "GET", body: Any = None
+) -> Any:
+    req = urllib.request.Request(url, method=method)
+    if auth:
+        import base64
+
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, data=data, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def lab_ctl(*args: str) -> None:
+    """Stop or start one lab server (real processes, not mocks)."""
+    subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), *args],
+        check=True,
+        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
+    )
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    proc = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), "status", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            "the lab is not running (or not healthy): start it with "
+            f"`OPSKIT_LAB_PORT_OFFSET={OFFSET} lab/up`\n{proc.stdout}{proc.stderr}",
+            pytrace=False,
+        )
+    lab = Lab(home=tmp_path_factory.mktemp("opskit-home"))
+    # Settle: every target scraped at least once, so tests see real health, not "unknown".
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        targets = get_json(f"{lab.prometheus}/api/v1/targets")["data"]["activeTargets"]
+        if targets and all(t["health"] != "unknown" for t in targets):
+            break
+        time.sleep(0.5)
+    yield lab

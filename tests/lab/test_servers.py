@@ -1,0 +1,158 @@
+"""Each lab server answers through its real API with the demo data lab/up loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, LAB, OFFSET, Lab, get_json
+
+LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
+
+
+def wait_for(fn: Any, timeout: float = 90.0, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def promql(lab: Lab, expr: str, at: datetime | None = None) -> list[dict[str, Any]]:
+    params = {"query": expr}
+    if at:
+        params["time"] = str(at.timestamp())
+    body = get_json(f"{lab.prometheus}/api/v1/query?{urllib.parse.urlencode(params)}")
+    assert body["status"] == "success"
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def test_prometheus_scrapes_the_readme_jobs_and_one_is_really_down(lab: Lab) -> None:
+    targets = wait_for(
+        lambda: [
+            t
+            for t in get_json(f"{lab.prometheus}/api/v1/targets")["data"]["activeTargets"]
+            if t["health"] != "unknown"
+        ],
+        timeout=30,
+    )
+    by_job = {t["labels"]["job"]: t for t in targets}
+    assert {"prometheus", "alertmanager", "node", "pushgateway", "email-service"} <= set(by_job)
+    assert by_job["node"]["health"] == "up"
+    down = by_job["email-service"]
+    assert down["health"] == "down"
+    assert "connection refused" in down["lastError"]
+    for url in (t["scrapeUrl"] for t in targets):
+        assert url.startswith("http://127.0.0.1:")
+
+
+def test_demo_alerts_fire_and_reach_alertmanager(lab: Lab) -> None:
+    def firing() -> set[str]:
+        alerts = get_json(f"{lab.prometheus}/api/v1/alerts")["data"]["alerts"]
+        return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
+
+    names = wait_for(
+        lambda: {"EmailServiceDown", "CeleryQueueBackup", "MailQueueHigh"} <= firing() and firing(),
+        timeout=90,
+    )
+    assert names, f"expected demo alerts firing, got {firing()}"
+
+    def in_alertmanager() -> set[str]:
+        return {a["labels"]["alertname"] for a in get_json(f"{lab.alertmanager}/api/v2/alerts")}
+
+    seen = wait_for(lambda: {"EmailServiceDown", "MailQueueHigh"} <= in_alertmanager(), 60)
+    assert seen, in_alertmanager()
+
+
+def test_thirty_days_of_backfilled_history(lab: Lab) -> None:
+    now = datetime.now(UTC)
+    old = promql(lab, 'postfix_mail_queue_size{job="pushgateway"}', now - timedelta(days=28))
+    assert old and float(old[0]["value"][1]) >= 0
+    flaps = promql(
+        lab, 'changes(count_over_time(ALERTS{alertname="HighRequestLatency"}[10m])[2d:5m])'
+    )
+    assert flaps, "no HighRequestLatency history"
+    fs = promql(
+        lab, 'node_filesystem_avail_bytes{instance="monitoring-2:9100"}', now - timedelta(days=2)
+    )
+    assert fs, "no backfilled filesystem trend"
+    retention = get_json(f"{lab.prometheus}/api/v1/status/flags")["data"]
+    assert retention["storage.tsdb.retention.time"] == "60d"
+
+
+def test_queue_depths_pushed(lab: Lab) -> None:
+    groups = get_json(f"{lab.pushgateway}/api/v1/metrics")["data"]
+    names = {name for g in groups for name in g if name.endswith(("_length", "_size"))}
+    assert {"celery_queue_length", "postfix_mail_queue_size"} <= names
+    depth = promql(lab, 'celery_queue_length{queue="default"}')
+    assert float(depth[0]["value"][1]) > 1000  # above the README's threshold
+
+
+def test_node_exporter_serves_filesystems(lab: Lab) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{lab.node_exporter}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert "node_filesystem_avail_bytes{" in text
+
+
+def test_elasticsearch_is_real_8_with_45_days_of_daily_indices(lab: Lab) -> None:
+    info = get_json(lab.elasticsearch)
+    assert info["version"]["number"].startswith("8.")
+    health = get_json(f"{lab.elasticsearch}/_cluster/health")
+    assert health["status"] == "green"
+    rows = get_json(f"{lab.elasticsearch}/_cat/indices/logs-*?format=json&h=index,docs.count")
+    names = {r["index"] for r in rows}
+    today = datetime.now(UTC).date()
+    for source in LOG_SOURCES:
+        for day in (0, 10, 44):
+            assert f"logs-{source}-{today - timedelta(days=day):%Y.%m.%d}" in names
+    assert all(int(r["docs.count"]) > 0 for r in rows if r["index"] in names)
+    repo = get_json(f"{lab.elasticsearch}/_snapshot/backup")
+    assert repo["backup"]["type"] == "fs"
+
+
+def test_grafana_double_has_the_readme_dashboards(lab: Lab) -> None:
+    auth = (GRAFANA_USER, GRAFANA_PASSWORD)
+    hits = get_json(f"{lab.grafana}/api/search?type=dash-db", auth=auth)
+    uids = {h["uid"] for h in hits}
+    assert {"email-service-overview", "system-resources"} <= uids
+    dash = get_json(f"{lab.grafana}/api/dashboards/uid/email-service-overview", auth=auth)
+    exprs = [t["expr"] for p in dash["dashboard"]["panels"] for t in p.get("targets", [])]
+    assert exprs and all(e.strip() for e in exprs)
+    assert dash["meta"]["folderUid"]
+    sources = get_json(f"{lab.grafana}/api/datasources", auth=auth)
+    assert any(s["type"] == "prometheus" for s in sources)
+
+
+def test_up_twice_is_harmless_and_status_agrees(lab: Lab) -> None:
+    env = {"OPSKIT_LAB_PORT_OFFSET": str(OFFSET), "PATH": "/usr/bin:/bin"}
+    before = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    again = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), "up", "--no-install"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    after = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert before == after  # same pids, all healthy
