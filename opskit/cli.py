@@ -37,6 +37,12 @@ COMMANDS = {
     "cluster": "opskit.commands.es:cluster",
     "config": "opskit.commands.settings:config",
     "context": "opskit.commands.settings:context",
+    "backups": "opskit.commands.backups:backups",
+    "doctor": "opskit.commands.doctor:doctor",
+    "backup": "opskit.commands.backup:backup",
+    "restore": "opskit.commands.backup:restore",
+    "snapshots": "opskit.commands.es_backup:snapshots",
+    "retention": "opskit.commands.retention:retention",
 }
 HELP = {
     "status": "One summary of the whole stack; exit code says how it is.",
@@ -51,6 +57,12 @@ HELP = {
     "cluster": "Elasticsearch cluster health, nodes and shards.",
     "config": "Show the effective configuration and where each value came from.",
     "context": "List, show and switch contexts (clusters).",
+    "backups": "List and prune local Grafana backups.",
+    "doctor": "The README's troubleshooting guide, automated: what is wrong, what to do.",
+    "backup": "Back up a backend (elasticsearch snapshot, grafana).",
+    "restore": "Restore a backend from a backup (elasticsearch snapshot, grafana).",
+    "snapshots": "List, delete and prune Elasticsearch snapshots.",
+    "retention": "Index retention policies (plan, apply) and Prometheus retention sizing.",
 }
 
 
@@ -150,15 +162,33 @@ def cli(
     refresh: float | None,
 ) -> int | None:
     """opskit: the operator's companion for Prometheus, Alertmanager, Elasticsearch and
-    Grafana. With no command, shows the stack's status."""
+    Grafana. With no command, opens the live TUI (on a terminal; otherwise `status`)."""
     app = App(config_path, context, env_file, debug, refresh)
     ctx.obj = app
-    if ctx.invoked_subcommand is None:
+    if ctx.invoked_subcommand is not None:
+        return None
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
         from opskit.commands.overview import status
 
         result: int | None = ctx.invoke(status)
         return result
-    return None
+    tui(app)
+    return 0
+
+
+def tui(app: App) -> None:
+    """Open the Textual app (textual is imported only here)."""
+    if app.refresh is not None and app.refresh <= 0:
+        raise click.BadParameter("must be greater than zero", param_hint="--refresh")
+    from opskit.config import load
+    from screens.app import run_tui
+
+    loaded = app.loaded()
+
+    def load_context(name: str) -> Settings:
+        return load(app.config_path, name, app.env_file).settings
+
+    run_tui(loaded.settings, app.refresh, sorted(loaded.contexts), load_context)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,181 @@
+"""Alerts (grouped, with a detail pane, silencing) and Silences (list, expire)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Static
+
+from opskit.live import LiveState
+from opskit.models import Alert, Silence
+from opskit.output import ago
+from screens.base import Sort, TableScreen
+from screens.widgets import Cell
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def alert_state(a: Alert) -> str:
+    return "silenced" if a.silenced else "inhibited" if a.inhibited else a.state
+
+
+class AlertsScreen(TableScreen[Alert]):
+    TITLE_TEXT = "Alerts"
+    SOURCES = ("alerts",)
+    COLUMNS = ("group", "alertname", "severity", "state", "since", "labels", "summary")
+    SORTS: ClassVar[Sequence[Sort]] = (
+        ("severity", lambda a: (SEVERITY_RANK.get(a.severity, 9), a.alertname, a.fingerprint)),
+        ("alertname", lambda a: (a.alertname, a.fingerprint)),
+        ("newest", lambda a: (-(a.starts_at or EPOCH).timestamp(), a.fingerprint)),
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "silence", "Silence", id="silence"),
+        Binding("i", "toggle_suppressed", "Silenced/inhibited", id="toggle_suppressed"),
+        Binding("g", "group", "Group by", id="group"),
+        Binding("S", "app.switch_mode('silences')", "Silences", id="silences"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_suppressed = False
+        self.group_by = "severity"
+
+    def compose_below(self) -> ComposeResult:
+        yield Static("", id="detail")
+
+    def records(self, state: LiveState) -> list[Alert]:
+        alerts = list(state["alerts"].value or [])
+        if not self.show_suppressed:
+            alerts = [a for a in alerts if a.state == "active"]
+        return alerts
+
+    def visible_rows(self, state: LiveState) -> list[Alert]:
+        rows = super().visible_rows(state)
+        if self.group_by == "alertname":
+            rows.sort(key=lambda a: a.alertname)  # stable: keeps the chosen order inside
+        else:
+            rows.sort(key=lambda a: SEVERITY_RANK.get(a.severity, 9))
+        return rows
+
+    def key(self, record: Alert) -> str:
+        return record.fingerprint
+
+    def is_fault(self, record: Alert) -> bool:
+        return record.severity == "critical" and record.state == "active"
+
+    def cells(self, a: Alert) -> Sequence[Cell]:
+        extra = {k: v for k, v in a.labels.items() if k not in ("alertname", "severity")}
+        state = alert_state(a)
+        return (
+            a.severity if self.group_by == "severity" else a.alertname,
+            a.alertname,
+            Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
+            Text(state, style="dim" if state in ("silenced", "inhibited") else ""),
+            ago(a.starts_at),
+            ",".join(f"{k}={v}" for k, v in sorted(extra.items())),
+            a.annotations.get("summary", ""),
+        )
+
+    def selected(self) -> Alert | None:
+        key = self.table.selected_key()
+        alerts: list[Alert] = self.oapp.state["alerts"].value or []
+        return next((a for a in alerts if a.fingerprint == key), None)
+
+    def after_render(self, state: LiveState, rows: list[Alert]) -> None:
+        self.show_detail()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        alert = self.selected()
+        detail = self.query_one("#detail", Static)
+        if alert is None:
+            detail.update("")
+            return
+        text = Text()
+        text.append(f"{alert.alertname}", style="bold")
+        text.append(f"  {alert_state(alert)}  since {ago(alert.starts_at)}\n")
+        text.append("labels: ", style="bold")
+        text.append(" ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())) + "\n")
+        for k, v in sorted(alert.annotations.items()):
+            text.append(f"{k}: ", style="bold")
+            text.append(f"{v}\n")
+        if alert.silenced_by:
+            text.append(f"silenced by {', '.join(alert.silenced_by)}\n", style="dim")
+        if alert.inhibited_by:
+            text.append(f"inhibited by {', '.join(alert.inhibited_by)}\n", style="dim")
+        text.append(f"generator: {alert.generator_url}", style="dim")
+        detail.update(text)
+
+    def action_toggle_suppressed(self) -> None:
+        self.show_suppressed = not self.show_suppressed
+        self.notify(
+            "showing silenced and inhibited" if self.show_suppressed else "firing only", timeout=2
+        )
+        self.render_body(self.oapp.state)
+
+    def action_group(self) -> None:
+        self.group_by = "alertname" if self.group_by == "severity" else "severity"
+        self.render_body(self.oapp.state)
+
+    def action_silence(self) -> None:
+        alert = self.selected()
+        if alert is None:
+            self.notify("no alert selected", severity="warning")
+            return
+        self.oapp.open_silence_form(alert)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "silence" and self.oapp.settings.read_only)
+
+
+class SilencesScreen(TableScreen[Silence]):
+    TITLE_TEXT = "Silences"
+    SOURCES = ("silences",)
+    COLUMNS = ("id", "state", "matchers", "ends", "created by", "comment")
+    SORTS: ClassVar[Sequence[Sort]] = (
+        ("ends", lambda s: (s.state, s.ends_at or EPOCH)),
+        ("created by", lambda s: s.created_by),
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "expire", "Expire", id="expire"),
+        Binding("e", "toggle_expired", "Show expired", id="toggle_expired"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_expired = False
+
+    def records(self, state: LiveState) -> list[Silence]:
+        rows = list(state["silences"].value or [])
+        return rows if self.show_expired else [s for s in rows if s.state != "expired"]
+
+    def key(self, record: Silence) -> str:
+        return record.id
+
+    def cells(self, s: Silence) -> Sequence[Cell]:
+        ends = s.ends_at.astimezone().strftime("%Y-%m-%d %H:%M") if s.ends_at else "-"
+        return (s.id[:8], s.state, " ".join(s.matchers), ends, s.created_by, s.comment)
+
+    def action_toggle_expired(self) -> None:
+        self.show_expired = not self.show_expired
+        self.render_body(self.oapp.state)
+
+    def action_expire(self) -> None:
+        key = self.table.selected_key()
+        silence = next((s for s in self.oapp.state["silences"].value or [] if s.id == key), None)
+        if silence is None or silence.state == "expired":
+            self.notify("no active silence selected", severity="warning")
+            return
+        self.oapp.confirm_expire(silence)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "expire" and self.oapp.settings.read_only)

@@ -1,0 +1,265 @@
+"""The opskit Textual app: live screens over the poller, actions through the core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker
+
+from opskit.config import Settings
+from opskit.errors import OpskitError
+from opskit.live import SOURCES, LiveState, Poller
+from opskit.stack import Stack
+from screens.alerts import AlertsScreen, SilencesScreen
+from screens.base import LiveScreen
+from screens.indices import IndicesScreen
+from screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
+from screens.overview import OverviewScreen
+from screens.tables import QueuesScreen, ServicesScreen, TargetsScreen
+
+if TYPE_CHECKING:
+    from opskit.models import Alert, Silence
+
+SCREENS_BY_NAME: dict[str, type[LiveScreen]] = {
+    "overview": OverviewScreen,
+    "targets": TargetsScreen,
+    "alerts": AlertsScreen,
+    "silences": SilencesScreen,
+    "queues": QueuesScreen,
+    "indices": IndicesScreen,
+    "services": ServicesScreen,
+}
+ContextLoader = Callable[[str], Settings]
+
+
+class OpskitApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("opskit.tcss")
+    TITLE = "opskit"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = dict(SCREENS_BY_NAME)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("f", "faults", "Faults only", id="faults"),
+        Binding("colon", "jump", "Go to", id="jump"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("c", "switch_context", "Context", id="context"),
+        Binding("1", "switch_mode('overview')", "Overview", show=False, id="overview"),
+        Binding("2", "switch_mode('targets')", "Targets", show=False, id="targets"),
+        Binding("3", "switch_mode('alerts')", "Alerts", show=False, id="alerts"),
+        Binding("4", "switch_mode('queues')", "Queues", show=False, id="queues"),
+        Binding("5", "switch_mode('indices')", "Indices", show=False, id="indices"),
+        Binding("6", "switch_mode('services')", "Services", show=False, id="services"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        interval: float | None = None,
+        contexts: Iterable[str] = (),
+        load_context: ContextLoader | None = None,
+        poll: bool = True,
+        state: LiveState | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.interval = interval or settings.refresh.total_seconds()
+        self.contexts = ["default", *contexts]
+        self.load_context = load_context
+        self.poll = poll
+        self.state = state or LiveState()
+        self.faults_only = False
+        self.initial_mode = "overview"
+        self.stack: Stack | None = None
+        self.poller: Poller | None = None
+        self._poll_worker: Worker[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        self.switch_mode(self.initial_mode)
+        if self.poll:
+            self.start_polling()
+
+    def start_polling(self) -> None:
+        self.stack = Stack(self.settings)
+        self.poller = Poller(self.stack, self.state, self.interval, self.source_changed)
+        self._poll_worker = self.run_worker(
+            self.poller.run(), exclusive=True, group="poller", name="poller"
+        )
+
+    async def stop_polling(self) -> None:
+        if self._poll_worker is not None:
+            self._poll_worker.cancel()
+            self._poll_worker = None
+        if self.stack is not None:
+            await self.stack.aclose()
+            self.stack = None
+
+    async def on_unmount(self) -> None:
+        await self.stop_polling()
+
+    def source_changed(self, name: str, transitioned: bool) -> None:
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            screen.refresh_from(self.state, name)
+        if transitioned:
+            src = self.state[name]
+            if src.status in ("stale", "unreachable"):
+                self.notify(src.banner(), severity="error", timeout=6)
+            elif src.status == "ok" and src.failures == 0 and src.last_ok:
+                self.notify(f"{name}: back", timeout=3)
+
+    def refresh_screen(self) -> None:
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            screen.refresh_from(self.state, None)
+
+    # ------------------------------------------------------------------ app actions
+    def action_refresh(self) -> None:
+        if self.poller is not None:
+            self.poller.refresh_now()
+
+    def action_pause(self) -> None:
+        self.state.paused = not self.state.paused
+        self.notify("paused" if self.state.paused else "live", timeout=2)
+        self.refresh_screen()
+
+    def action_faults(self) -> None:
+        self.faults_only = not self.faults_only
+        self.refresh_screen()
+
+    def action_jump(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.switch_mode(name)
+
+        self.push_screen(Picker("Go to screen", list(SCREENS_BY_NAME)), chosen)
+
+    def action_help(self) -> None:
+        lines = []
+        for binding in [*self.BINDINGS, *getattr(self.screen, "BINDINGS", [])]:
+            if isinstance(binding, Binding):
+                key = self.get_key_display(binding)
+                lines.append(f"[b]{key:>8}[/b]  {binding.description}")
+        lines.append(
+            "\n[dim]Every action is also in the command palette (ctrl+p). "
+            "Keys can be remapped in the config's [keymap] table by binding id.[/]"
+        )
+        self.push_screen(Help("\n".join(lines)))
+
+    def action_switch_context(self) -> None:
+        if self.load_context is None or len(self.contexts) < 2:
+            self.notify("no other contexts configured", timeout=3)
+            return
+
+        def chosen(name: str | None) -> None:
+            if name and name != self.settings.context:
+                self.run_worker(self.use_context(name), group="context", exclusive=True)
+
+        self.push_screen(Picker("Switch context", self.contexts, self.settings.context), chosen)
+
+    async def use_context(self, name: str) -> None:
+        assert self.load_context is not None
+        try:
+            settings = self.load_context(name)
+        except OpskitError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        await self.stop_polling()
+        self.settings = settings
+        self.state = LiveState()
+        self.refresh_screen()
+        self.start_polling()
+        self.notify(f"context: {name}", timeout=3)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name in SCREENS_BY_NAME:
+            yield SystemCommand(
+                f"Go to {name}", f"Show the {name} screen", lambda n=name: self.switch_mode(n)
+            )
+        yield SystemCommand("Refresh now", "Poll every source now", self.action_refresh)
+        yield SystemCommand("Pause / resume", "Stop or restart live refresh", self.action_pause)
+        yield SystemCommand(
+            "Faults only", "Only down, critical, red and yellow rows", self.action_faults
+        )
+        yield SystemCommand(
+            "Switch context", "Another cluster from the config", self.action_switch_context
+        )
+
+    # ------------------------------------------------------------------ write actions
+    def open_silence_form(self, alert: Alert) -> None:
+        from opskit.commands.alerting import default_author
+
+        def done(request: SilenceRequest | None) -> None:
+            if request is not None:
+                self.run_worker(self.add_silence(request), group="actions")
+
+        self.push_screen(SilenceForm(alert, default_author()), done)
+
+    async def add_silence(self, request: SilenceRequest) -> None:
+        if self.stack is None or self.settings.read_only:
+            return
+        starts = datetime.now(UTC)
+        try:
+            silence_id = await self.stack.alertmanager.add_silence(
+                request.matchers,
+                starts,
+                starts + request.duration,
+                request.author,
+                request.comment,
+            )
+        except OpskitError as exc:
+            self.notify(f"silence failed: {exc}", severity="error")
+            return
+        self.notify(f"silence {silence_id[:8]} created", timeout=4)
+        if self.poller is not None:
+            self.poller.refresh_now(("alerts", "silences"))
+
+    def confirm_expire(self, silence: Silence) -> None:
+        plan = f"Expire silence {silence.id}\nmatchers: {' '.join(silence.matchers)}"
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self.expire_silence(silence.id), group="actions")
+
+        self.push_screen(Confirm("Expire silence?", plan), done)
+
+    async def expire_silence(self, silence_id: str) -> None:
+        if self.stack is None or self.settings.read_only:
+            return
+        try:
+            await self.stack.alertmanager.expire_silence(silence_id)
+        except OpskitError as exc:
+            self.notify(f"expire failed: {exc}", severity="error")
+            return
+        self.notify(f"silence {silence_id[:8]} expired", timeout=4)
+        if self.poller is not None:
+            self.poller.refresh_now(("alerts", "silences"))
+
+    def confirm_snapshot(self, names: list[str]) -> None:
+        from screens.index_actions import confirm_snapshot
+
+        confirm_snapshot(self, names)
+
+    def confirm_delete(self, names: list[str]) -> None:
+        from screens.index_actions import confirm_delete
+
+        confirm_delete(self, names)
+
+
+def run_tui(
+    settings: Settings, interval: float | None, contexts: Iterable[str], load_context: ContextLoader
+) -> None:
+    OpskitApp(settings, interval, contexts, load_context).run()
+
+
+__all__ = ["SOURCES", "OpskitApp", "run_tui"]

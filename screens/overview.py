@@ -1,0 +1,157 @@
+"""Overview: one glance at the whole stack; each tile leads to its screen."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.widgets import Static
+
+from opskit.live import LiveState, SourceState
+from opskit.models import Alert, ClusterHealth, Index, QueueDepth, ServiceHealth, Target
+from opskit.output import number
+from screens.base import LiveScreen
+from screens.widgets import sparkline
+
+
+class Tile(Static, can_focus=True):
+    """A summary panel; Enter or a click opens its screen."""
+
+    def __init__(self, title: str, mode: str) -> None:
+        super().__init__(id=f"tile-{mode}", classes="tile")
+        self.border_title = title
+        self.mode = mode
+
+    def on_click(self) -> None:
+        self.app.switch_mode(self.mode)
+
+    def key_enter(self) -> None:
+        self.app.switch_mode(self.mode)
+
+
+def _status_line(src: SourceState) -> Text:
+    if src.status == "loading":
+        return Text("loading…", style="dim")
+    if src.error:
+        return Text(src.banner() + "\n", style="bold red")
+    return Text()
+
+
+def targets_text(src: SourceState) -> Text:
+    text = _status_line(src)
+    targets: list[Target] = src.value or []
+    if not targets:
+        return text
+    down = [t for t in targets if t.health != "up"]
+    text.append(f"{len(targets) - len(down)} up", style="green")
+    text.append("   ")
+    text.append(f"{len(down)} down", style="bold red" if down else "dim")
+    for t in down[:5]:
+        text.append(f"\n  {t.job} {t.instance}", style="red")
+        text.append(f"  {t.last_error[:60]}", style="dim")
+    return text
+
+
+def alerts_text(src: SourceState) -> Text:
+    text = _status_line(src)
+    alerts: list[Alert] = src.value or []
+    if src.value is None:
+        return text
+    firing = [a for a in alerts if a.state == "active"]
+    by_sev = Counter(a.severity for a in firing)
+    text.append(f"{len(firing)} firing  ")
+    for sev, style in (("critical", "bold red"), ("warning", "yellow")):
+        text.append(f"{by_sev.pop(sev, 0)} {sev}  ", style=style)
+    for sev, n in sorted(by_sev.items()):
+        text.append(f"{n} {sev}  ")
+    suppressed = len(alerts) - len(firing)
+    text.append(f"\n{suppressed} silenced or inhibited", style="dim")
+    for a in sorted(firing, key=lambda a: a.severity != "critical")[:5]:
+        text.append(f"\n  {a.alertname}", style="bold red" if a.severity == "critical" else "")
+    return text
+
+
+def queues_text(src: SourceState, state: LiveState) -> Text:
+    text = _status_line(src)
+    depths: list[QueueDepth] = src.value or []
+    for q in depths:
+        style = {"critical": "bold red", "warning": "yellow"}.get(q.state, "green")
+        history: Iterable[float] = state.queue_history.get(f"{q.queue} {q.series}", ())
+        text.append(f"{q.queue} {q.series} ", style="bold")
+        text.append(f"{number(q.value)}", style=style)
+        text.append(f" / {q.warning:g}  ", style="dim")
+        text.append(sparkline(history, 16) + "\n", style=style)
+    return text
+
+
+def elasticsearch_text(cluster: SourceState, indices: SourceState) -> Text:
+    text = _status_line(cluster)
+    health: ClusterHealth | None = cluster.value
+    if health is not None:
+        style = {"green": "green", "yellow": "yellow"}.get(health.status, "bold red")
+        text.append(f"{health.cluster_name} ", style="bold")
+        text.append(health.status, style=style)
+        text.append(
+            f"  {health.number_of_nodes} node(s), {health.unassigned_shards} unassigned shards\n"
+        )
+    rows: list[Index] = indices.value or []
+    counts = Counter(i.health or "closed" for i in rows)
+    for name, style in (("green", "green"), ("yellow", "yellow"), ("red", "bold red")):
+        text.append(f"{counts.get(name, 0)} {name}  ", style=style)
+    if counts.get("closed"):
+        text.append(f"{counts['closed']} closed", style="dim")
+    return text
+
+
+def services_text(src: SourceState, grafana: SourceState) -> Text:
+    text = _status_line(src)
+    for s in src.value or []:
+        svc: ServiceHealth = s
+        text.append("● ", style="green" if svc.ok else "bold red")
+        text.append(f"{svc.name:<16}")
+        text.append(f" {svc.error}\n" if svc.error else "\n", style="dim")
+    if grafana.value:
+        text.append("● ", style="green")
+        text.append(f"{'grafana':<16} {grafana.value.get('version', '')}\n")
+    elif grafana.error:
+        text.append("● ", style="bold red")
+        text.append(f"{'grafana':<16} {grafana.error}\n", style="dim")
+    return text
+
+
+class OverviewScreen(LiveScreen):
+    TITLE_TEXT = "Overview"
+    SOURCES = ("targets", "alerts", "queues", "cluster", "indices", "services", "grafana")
+
+    def compose_body(self) -> ComposeResult:
+        with Grid(id="tiles"):
+            yield Tile("Targets", "targets")
+            yield Tile("Alerts", "alerts")
+            yield Tile("Queues", "queues")
+            yield Tile("Elasticsearch", "indices")
+            yield Tile("Services", "services")
+
+    def refresh_from(self, state: LiveState, changed: str | None) -> None:
+        if not self.is_mounted:
+            return
+        # the overview shows each source's own banner in its tile, not one at the top
+        from screens.base import ContextBar
+
+        self.query_one(ContextBar).show(self.oapp, self.TITLE_TEXT, self.SOURCES)
+        self.render_body(state)
+
+    def render_body(self, state: LiveState) -> None:
+        tiles = {
+            "targets": (targets_text(state["targets"]), state["targets"]),
+            "alerts": (alerts_text(state["alerts"]), state["alerts"]),
+            "queues": (queues_text(state["queues"], state), state["queues"]),
+            "indices": (elasticsearch_text(state["cluster"], state["indices"]), state["cluster"]),
+            "services": (services_text(state["services"], state["grafana"]), state["services"]),
+        }
+        for mode, (text, src) in tiles.items():
+            tile = self.query_one(f"#tile-{mode}", Tile)
+            tile.update(text)
+            tile.set_class(src.status in ("stale", "unreachable"), "-stale")

@@ -1,0 +1,120 @@
+"""Fixed data for SVG snapshots: no clocks, no servers."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import UTC, datetime
+
+from opskit.config import load
+from opskit.live import LiveState
+from opskit.models import (
+    Alert,
+    ClusterHealth,
+    Index,
+    QueueDepth,
+    ServiceHealth,
+    Silence,
+    Target,
+)
+from screens.app import OpskitApp
+
+T0 = datetime(2026, 1, 24, 12, 0, 0, tzinfo=UTC)
+
+
+def target(job: str, instance: str, health: str, error: str = "") -> Target:
+    return Target(
+        job,
+        instance,
+        f"http://{instance}/metrics",
+        health,
+        None,
+        0.0123,
+        error,
+        "15s",
+        "10s",
+        {"job": job, "instance": instance},
+    )
+
+
+def alert(fp: str, name: str, severity: str, state: str = "active", **labels: str) -> Alert:
+    return Alert(
+        fp,
+        name,
+        severity,
+        state,
+        {"alertname": name, "severity": severity, **labels},
+        {"summary": f"{name} summary"},
+        None,
+        None,
+        None,
+        "http://prometheus:9090/graph",
+        ["s1"] if state == "suppressed" else [],
+        [],
+        ["ops"],
+    )
+
+
+def fixed_state() -> LiveState:
+    state = LiveState()
+    values = {
+        "targets": [
+            target("email-service", "email-service:5000", "down", "connection refused"),
+            target("node", "node-1:9100", "up"),
+            target("prometheus", "localhost:9090", "up"),
+        ],
+        "alerts": [
+            alert("a1", "EmailServiceDown", "critical", job="email-service"),
+            alert("a2", "MailQueueHigh", "warning", job="pushgateway"),
+            alert("a3", "CeleryQueueBackup", "warning", "suppressed", queue="default"),
+        ],
+        "silences": [
+            Silence(
+                "s1", "active", ['alertname="CeleryQueueBackup"'], T0, T0, "ops@host", "draining"
+            )
+        ],
+        "queues": [
+            QueueDepth("celery", 'queue="default"', 1450, 1000, None, "warning"),
+            QueueDepth("celery", 'queue="emails"', 230, 1000, None, "ok"),
+            QueueDepth("mail", "total", 140, 100, None, "warning"),
+        ],
+        "cluster": ClusterHealth("opskit-lab", "yellow", 1, 1, 10, 10, 0, 0, 2, 0, 83.3),
+        "indices": [
+            Index("logs-postfix-2026.01.24", "green", "open", 120, 40960, 1, 0, None, "u1"),
+            Index("logs-dovecot-2026.01.24", "yellow", "open", 80, 20480, 1, 1, None, "u2"),
+            Index("logs-celery-worker-2026.01.23", "green", "open", 300, 81920, 1, 0, None, "u3"),
+        ],
+        "services": [
+            ServiceHealth(
+                "kibana",
+                "http://localhost:5601/api/status",
+                False,
+                None,
+                None,
+                "connection refused",
+            ),
+            ServiceHealth("loki", "http://localhost:3100/ready", True, 200, 3.2, ""),
+        ],
+        "grafana": {"version": "11.2.0", "database": "ok", "org": {"id": 1, "name": "Main"}},
+    }
+    for name, value in values.items():
+        src = state[name]
+        src.value = value
+        src.last_ok = T0
+        src.latency_ms = 5.0
+    for q, series in (("celery", 'queue="default"'), ("mail", "total")):
+        for v in (900, 1000, 1100, 1200, 1300, 1450) if q == "celery" else (80, 90, 140):
+            state.queue_history.setdefault(f"{q} {series}", deque()).append(float(v))
+    return state
+
+
+def fixed_app(mode: str = "overview") -> OpskitApp:
+    settings = load(
+        environ={
+            "XDG_CONFIG_HOME": "/nonexistent",
+            "XDG_STATE_HOME": "/nonexistent",
+            "OPSKIT_COLOR": "blue",
+        }
+    ).settings
+    app = OpskitApp(settings, interval=5.0, poll=False, state=fixed_state())
+    app.initial_mode = mode
+    return app
