@@ -25,7 +25,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check opskit tasks screens tests lab
-	$(BIN)/ruff format --check opskit tasks screens tests
+	$(BIN)/ruff format --check opskit tasks screens tests lab
 	$(BIN)/mypy
 
 # A fresh test lab each run: tests rely on the demo data as lab/up makes it.

@@ -83,25 +83,45 @@ def families(start: int, end: int) -> list[Family]:
         return 1.0 if days_ago(ts) <= 7 else None
 
     alerts.add(
-        {"alertname": "HighRequestLatency", "alertstate": "firing", "severity": "warning",
-         "job": "email-service"},
+        {
+            "alertname": "HighRequestLatency",
+            "alertstate": "firing",
+            "severity": "warning",
+            "job": "email-service",
+        },
         flapping,
     )
     alerts.add(
-        {"alertname": "CeleryQueueBackup", "alertstate": "firing", "severity": "warning",
-         "job": "pushgateway", "queue": "default"},
+        {
+            "alertname": "CeleryQueueBackup",
+            "alertstate": "firing",
+            "severity": "warning",
+            "job": "pushgateway",
+            "queue": "default",
+        },
         daily,
     )
     alerts.add(
-        {"alertname": "DiskUsageHigh", "alertstate": "firing", "severity": "warning",
-         "instance": "monitoring-2:9100", "job": "node", "mountpoint": "/var/lib/prometheus"},
+        {
+            "alertname": "DiskUsageHigh",
+            "alertstate": "firing",
+            "severity": "warning",
+            "instance": "monitoring-2:9100",
+            "job": "node",
+            "mountpoint": "/var/lib/prometheus",
+        },
         last_week,
     )
     out.append(alerts)
 
     size = 100 * 2**30
-    fs_labels = {"instance": "monitoring-2:9100", "job": "node", "device": "/dev/sdb1",
-                 "fstype": "ext4", "mountpoint": "/var/lib/prometheus"}
+    fs_labels = {
+        "instance": "monitoring-2:9100",
+        "job": "node",
+        "device": "/dev/sdb1",
+        "fstype": "ext4",
+        "mountpoint": "/var/lib/prometheus",
+    }
     fs_size = Family("node_filesystem_size_bytes", "gauge", "Filesystem size in bytes.")
     fs_size.add(fs_labels, lambda ts: float(size))
     fs_avail = Family("node_filesystem_avail_bytes", "gauge", "Filesystem space available.")

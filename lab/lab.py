@@ -14,6 +14,7 @@ lab. Standard library only: this runs before any virtualenv exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -52,6 +53,7 @@ DEBIAN_PACKAGES = {
 GRAFANA_USER = "admin"
 GRAFANA_PASSWORD = "admin"  # the README's default, kept on purpose: the audit must find it
 GRAFANA_TOKEN = "glsa_opskitLabServiceAccountToken_0123456789"
+GRAFANA_VIEWER_TOKEN = "glsa_opskitLabViewerToken_0123456789"  # role Viewer: 403 on writes
 LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
 LOG_DAYS = 45
 
@@ -164,45 +166,68 @@ def command(server: Server) -> list[str]:
     listen = f"127.0.0.1:{port(server.http_port)}"
     if server.name == "elasticsearch":
         return [
-            "bash", str(LAB / "es" / "run.sh"), str(CACHE / "es"), str(sd / "es"),
-            str(port("elasticsearch")), str(port("elasticsearch_transport")), str(sd / "es-repo"),
-        ]  # fmt: skip
+            "bash",
+            str(LAB / "es" / "run.sh"),
+            str(CACHE / "es"),
+            str(sd / "es"),
+            str(port("elasticsearch")),
+            str(port("elasticsearch_transport")),
+            str(sd / "es-repo"),
+        ]
     if server.name == "grafana":
         return [
-            sys.executable, str(LAB / "grafana_double.py"), "--host", "127.0.0.1",
-            "--port", str(port("grafana")), "--state", str(sd / "grafana" / "state.json"),
-            "--admin-user", GRAFANA_USER, "--admin-password", GRAFANA_PASSWORD,
-            "--token", GRAFANA_TOKEN,
-        ]  # fmt: skip
+            sys.executable,
+            str(LAB / "grafana_double.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port("grafana")),
+            "--state",
+            str(sd / "grafana" / "state.json"),
+            "--admin-user",
+            GRAFANA_USER,
+            "--admin-password",
+            GRAFANA_PASSWORD,
+            "--token",
+            GRAFANA_TOKEN,
+            "--token",
+            f"{GRAFANA_VIEWER_TOKEN}:Viewer",
+        ]
     if server.name == "node_exporter":
         return ["/usr/bin/prometheus-node-exporter", f"--web.listen-address={listen}"]
     if server.name == "pushgateway":
         return [
-            "/usr/bin/prometheus-pushgateway", f"--web.listen-address={listen}",
+            "/usr/bin/prometheus-pushgateway",
+            f"--web.listen-address={listen}",
             f"--persistence.file={sd / 'pushgateway' / 'metrics.store'}",
             "--web.enable-admin-api",
-        ]  # fmt: skip
+        ]
     if server.name == "alertmanager":
         render(LAB / "config" / "alertmanager.yml", sd / "alertmanager" / "alertmanager.yml")
         return [
             "/usr/bin/prometheus-alertmanager",
             f"--config.file={sd / 'alertmanager' / 'alertmanager.yml'}",
             f"--storage.path={sd / 'alertmanager' / 'data'}",
-            f"--web.listen-address={listen}", "--cluster.listen-address=",
+            f"--web.listen-address={listen}",
+            "--cluster.listen-address=",
             f"--web.external-url=http://{listen}",
-        ]  # fmt: skip
+        ]
     if server.name == "prometheus":
         render(LAB / "config" / "prometheus.yml.in", sd / "prometheus" / "prometheus.yml")
         shutil.copy(LAB / "config" / "alert_rules.yml", sd / "prometheus" / "alert_rules.yml")
+        _faults().apply_prometheus(sd)
         return [
-            "/usr/bin/prometheus", f"--config.file={sd / 'prometheus' / 'prometheus.yml'}",
+            "/usr/bin/prometheus",
+            f"--config.file={sd / 'prometheus' / 'prometheus.yml'}",
             f"--storage.tsdb.path={sd / 'prometheus' / 'data'}",
-            "--storage.tsdb.retention.time=60d", f"--web.listen-address={listen}",
-            "--web.enable-lifecycle", "--web.enable-admin-api",
+            "--storage.tsdb.retention.time=60d",
+            f"--web.listen-address={listen}",
+            "--web.enable-lifecycle",
+            "--web.enable-admin-api",
             # resend firing alerts every 5s so a restarted Alertmanager catches up at once
             "--rules.alert.resend-delay=5s",
             f"--web.external-url=http://{listen}",
-        ]  # fmt: skip
+        ]
     raise KeyError(server.name)
 
 
@@ -219,9 +244,13 @@ def start(server: Server) -> None:
     cmd = command(server)
     with server.logfile().open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=state_dir(),
-        )  # fmt: skip
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=state_dir(),
+        )
     server.pidfile().write_text(f"{proc.pid}\n")
 
 
@@ -232,7 +261,9 @@ def wait_healthy(servers: list[Server], timeout: float) -> None:
         pending = [s for s in pending if not s.healthy()]
         for s in pending:
             if s.pid() is None:
-                tail = s.logfile().read_text(errors="replace")[-2000:] if s.logfile().exists() else ""
+                tail = (
+                    s.logfile().read_text(errors="replace")[-2000:] if s.logfile().exists() else ""
+                )
                 sys.exit(f"lab: {s.name} exited during start-up; last log lines:\n{tail}")
         if pending and time.monotonic() > deadline:
             names = ", ".join(s.name for s in pending)
@@ -246,10 +277,8 @@ def stop(server: Server, grace: float = 30.0) -> bool:
     if pid is None:
         server.pidfile().unlink(missing_ok=True)
         return False
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + grace
     while server.pid() is not None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -264,8 +293,13 @@ def stop(server: Server, grace: float = 30.0) -> bool:
 # --------------------------------------------------------------------------- demo data
 
 
-def http(method: str, url: str, body: bytes | None = None, ctype: str = "application/json",
-         auth: str | None = None) -> tuple[int, bytes]:  # fmt: skip
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    ctype: str = "application/json",
+    auth: str | None = None,
+) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=body, method=method)
     if body is not None:
         req.add_header("Content-Type", ctype)
@@ -281,7 +315,7 @@ def http(method: str, url: str, body: bytes | None = None, ctype: str = "applica
 def backfill() -> None:
     """30 days of history as TSDB blocks, cached per 6-hour window (promtool is slow)."""
     sys.path.insert(0, str(LAB))
-    import backfill as bf  # noqa: PLC0415
+    import backfill as bf
 
     data = state_dir() / "prometheus" / "data"
     marker = data / ".opskit-backfilled"
@@ -297,9 +331,18 @@ def backfill() -> None:
         src = cached / "history.om"
         bf.write(src, end)
         subprocess.run(
-            ["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(src),
-             str(cached / "blocks")], check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "-q",
+                str(src),
+                str(cached / "blocks"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         src.unlink()
         (cached / ".complete").write_text("")
     data.mkdir(parents=True, exist_ok=True)
@@ -356,7 +399,9 @@ def seed_elasticsearch() -> None:
             },
         },
     }
-    status, body = http("PUT", f"{es}/_index_template/opskit-lab-logs", json.dumps(template).encode())
+    status, body = http(
+        "PUT", f"{es}/_index_template/opskit-lab-logs", json.dumps(template).encode()
+    )
     if status != 200:
         sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")
     today = datetime.now(UTC).date()
@@ -372,12 +417,16 @@ def seed_elasticsearch() -> None:
                     minutes=i * 1440 // docs
                 )
                 lines.append(json.dumps({"index": {"_index": index}}))
-                lines.append(json.dumps({
-                    "@timestamp": ts.isoformat().replace("+00:00", "Z"),
-                    "level": levels[(i + day) % len(levels)],
-                    "service": source,
-                    "message": f"{source} event {i} of {date:%Y-%m-%d}",
-                }))  # fmt: skip
+                lines.append(
+                    json.dumps(
+                        {
+                            "@timestamp": ts.isoformat().replace("+00:00", "Z"),
+                            "level": levels[(i + day) % len(levels)],
+                            "service": source,
+                            "message": f"{source} event {i} of {date:%Y-%m-%d}",
+                        }
+                    )
+                )
     payload = ("\n".join(lines) + "\n").encode()
     status, body = http("POST", f"{es}/_bulk?refresh=true", payload, "application/x-ndjson")
     if status != 200 or json.loads(body).get("errors"):
@@ -394,11 +443,21 @@ def seed_elasticsearch() -> None:
 
 def seed_grafana() -> None:
     subprocess.run(
-        [sys.executable, str(LAB / "grafana_seed.py"), "--url", BY_NAME["grafana"].url,
-         "--user", GRAFANA_USER, "--password", GRAFANA_PASSWORD,
-         "--prometheus-url", BY_NAME["prometheus"].url],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(LAB / "grafana_seed.py"),
+            "--url",
+            BY_NAME["grafana"].url,
+            "--user",
+            GRAFANA_USER,
+            "--password",
+            GRAFANA_PASSWORD,
+            "--prometheus-url",
+            BY_NAME["prometheus"].url,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -436,9 +495,7 @@ def down(args: argparse.Namespace) -> None:
 
 
 def status(args: argparse.Namespace) -> None:
-    rows = [
-        {"name": s.name, "url": s.url, "pid": s.pid(), "healthy": s.healthy()} for s in SERVERS
-    ]
+    rows = [{"name": s.name, "url": s.url, "pid": s.pid(), "healthy": s.healthy()} for s in SERVERS]
     if args.json:
         print(json.dumps({"offset": offset(), "state": str(state_dir()), "servers": rows}))
     else:
@@ -469,6 +526,43 @@ def restart(args: argparse.Namespace) -> None:
         wait_healthy([server], args.timeout)
 
 
+def _faults():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(LAB))
+    import faults
+
+    return faults
+
+
+def render_prometheus() -> None:
+    render(LAB / "config" / "prometheus.yml.in", state_dir() / "prometheus" / "prometheus.yml")
+
+
+def fault(args: argparse.Namespace) -> None:
+    """Give the lab a real problem on purpose, or take it away (lab/faults.py)."""
+    faults = _faults()
+    sd = state_dir()
+    if args.action == "list":
+        print("\n".join(faults.active(sd)))
+        return
+    if args.action == "clear":
+        names = faults.active(sd)
+    elif args.name in faults.FAULTS:
+        names = [args.name]
+    else:
+        sys.exit(f"lab: fault NAME must be one of: {', '.join(faults.FAULTS)}")
+    for name in names:
+        faults.set_fault(
+            sd,
+            name,
+            args.action == "add",
+            render_prometheus,
+            BY_NAME["prometheus"].url,
+            BY_NAME["elasticsearch"].url,
+            http,
+        )
+        log(f"fault {name}: {'on' if args.action == 'add' else 'off'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="lab")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -488,6 +582,10 @@ def main() -> None:
     p_srv.add_argument("server", choices=list(BY_NAME))
     p_srv.add_argument("--timeout", type=float, default=120)
     p_srv.set_defaults(fn=restart)
+    p_fault = sub.add_parser("fault", help="add or remove a real problem (lab/faults.py)")
+    p_fault.add_argument("action", choices=["add", "remove", "clear", "list"])
+    p_fault.add_argument("name", nargs="?", default="")
+    p_fault.set_defaults(fn=fault)
     args = parser.parse_args()
     fn: Callable[[argparse.Namespace], None] = args.fn
     fn(args)
