@@ -43,16 +43,25 @@ BASE_PORTS = {
     "grafana": 3000,
     "email_service": 5000,  # nothing listens: the demo's down target
     "webhook": 5001,  # nothing listens: Alertmanager's receivers
+    # nginx in front, TLS with the lab's own CA (and basic auth for Prometheus and ES)
+    "tls_prometheus": 9490,
+    "tls_elasticsearch": 9290,
+    "tls_grafana": 3443,
+    "tls_health": 9480,
 }
 DEBIAN_PACKAGES = {
     "prometheus": "/usr/bin/prometheus",
     "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
     "prometheus-node-exporter": "/usr/bin/prometheus-node-exporter",
     "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
+    "nginx-light": "/usr/sbin/nginx",
+    "openssl": "/usr/bin/openssl",
 }
 GRAFANA_USER = "admin"
 GRAFANA_PASSWORD = "admin"  # the README's default, kept on purpose: the audit must find it
 GRAFANA_TOKEN = "glsa_opskitLabServiceAccountToken_0123456789"
+TLS_USER = "opskit"
+TLS_PASSWORD = "lab-tls-Secret-123"  # basic auth behind nginx; tests read it from here
 GRAFANA_VIEWER_TOKEN = "glsa_opskitLabViewerToken_0123456789"  # role Viewer: 403 on writes
 LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
 LOG_DAYS = 45
@@ -150,12 +159,15 @@ SERVERS = [
     Server("pushgateway", "/-/healthy", "pushgateway"),
     Server("alertmanager", "/-/healthy", "alertmanager"),
     Server("prometheus", "/-/ready", "prometheus"),
+    Server("nginx", "/", "tls_health"),
 ]
 BY_NAME = {s.name: s for s in SERVERS}
 
 
 def render(template: Path, dest: Path) -> None:
     text = template.read_text()
+    text = text.replace("@STATE@", str(state_dir()))
+    text = text.replace("@USER_LINE@", "user root;" if os.geteuid() == 0 else "")
     for key in BASE_PORTS:
         text = text.replace(f"@PORT_{key.upper()}@", str(port(key)))
     dest.write_text(text)
@@ -228,7 +240,77 @@ def command(server: Server) -> list[str]:
             "--rules.alert.resend-delay=5s",
             f"--web.external-url=http://{listen}",
         ]
+    if server.name == "nginx":
+        tls_setup()
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (sd / "nginx" / sub).mkdir(parents=True, exist_ok=True)
+        render(LAB / "config" / "nginx.conf.in", sd / "nginx" / "nginx.conf")
+        return ["/usr/sbin/nginx", "-p", str(sd / "nginx"), "-c", str(sd / "nginx" / "nginx.conf")]
     raise KeyError(server.name)
+
+
+def tls_setup() -> None:
+    """A CA and a server certificate for 127.0.0.1/localhost, made once per lab."""
+    tls = state_dir() / "tls"
+    if (tls / "server.crt").exists():
+        return
+    tls.mkdir(parents=True, exist_ok=True)
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, cwd=tls, capture_output=True)
+
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3650",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=opskit lab CA",
+    )
+    ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    )
+    (tls / "san.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "san.ext",
+    )
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-apr1", TLS_PASSWORD], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (tls / "htpasswd").write_text(f"{TLS_USER}:{hashed}\n")
 
 
 def start(server: Server) -> None:
@@ -468,11 +550,11 @@ def up(args: argparse.Namespace) -> None:
     if not args.no_install:
         install()
     sd = state_dir()
-    for sub in ("prometheus", "alertmanager", "pushgateway", "grafana", "es-repo"):
+    for sub in ("prometheus", "alertmanager", "pushgateway", "grafana", "es-repo", "nginx"):
         (sd / sub).mkdir(parents=True, exist_ok=True)
     # Elasticsearch is the slowest to boot: start it first, backfill while it comes up.
     start(BY_NAME["elasticsearch"])
-    for name in ("grafana", "node_exporter", "pushgateway", "alertmanager"):
+    for name in ("grafana", "node_exporter", "pushgateway", "alertmanager", "nginx"):
         start(BY_NAME[name])
     if BY_NAME["prometheus"].pid() is None:
         backfill()

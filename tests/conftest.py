@@ -22,6 +22,9 @@ OFFSET = int(os.environ.get("OPSKIT_LAB_PORT_OFFSET", "0"))
 GRAFANA_USER = "admin"
 GRAFANA_PASSWORD = "admin"
 GRAFANA_TOKEN = "glsa_opskitLabServiceAccountToken_0123456789"
+TLS_USER = "opskit"
+TLS_PASSWORD = "lab-tls-Secret-123"
+STATE = LAB / ".state" / (f"offset-{OFFSET}" if OFFSET else "default")
 
 
 def _url(base_port: int) -> str:
@@ -36,6 +39,10 @@ class Lab:
     grafana: str = _url(3000)
     pushgateway: str = _url(9091)
     node_exporter: str = _url(9100)
+    tls_prometheus: str = f"https://127.0.0.1:{9490 + OFFSET}"
+    tls_elasticsearch: str = f"https://127.0.0.1:{9290 + OFFSET}"
+    tls_grafana: str = f"https://localhost:{3443 + OFFSET}"
+    tls_ca: Path = STATE / "tls" / "ca.crt"
     home: Path = field(default_factory=Path)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -54,6 +61,7 @@ class Lab:
             GRAFANA_PASSWORD=GRAFANA_PASSWORD,
             XDG_CONFIG_HOME=str(self.home / "config"),
             XDG_STATE_HOME=str(self.home / "state"),
+            XDG_DATA_HOME=str(self.home / "data"),
             OPSKIT_LAB_PORT_OFFSET=str(OFFSET),
             NO_COLOR="1",
             COLUMNS="200",
