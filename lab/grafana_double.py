@@ -8,7 +8,7 @@ places where it deliberately differs). Standard library only.
 
     python lab/grafana_double.py --host 127.0.0.1 --port 3000 --state STATE.json \\
         [--admin-user admin --admin-password admin] [--token TOKEN[:ROLE[:ORG_ID]] ...] \\
-        [--tokens-file FILE] [--version 11.2.0] [--access-log]
+        [--tokens-file FILE] [--version 11.2.0] [--write-behind MS] [--fsync] [--access-log]
 
 Service-account tokens come from --token (repeatable), --tokens-file (one spec a line) and
 the GRAFANA_DOUBLE_TOKENS environment variable (specs separated by commas or whitespace).
@@ -17,7 +17,8 @@ Viewer, None.
 
 State (orgs, folders, dashboards with their version counters, data sources without their
 secrets, the admin password hash) is written to --state with write-temp-then-os.replace
-after every mutation, before the response is sent, and loaded at start. As in Grafana, the
+after every mutation, before the response is sent, and loaded at start (--write-behind MS
+coalesces the writes instead, for benchmarks; SIGTERM/SIGINT flush). As in Grafana, the
 admin password given on the command line only applies when the state is first created.
 
 Lab-only endpoints, not part of Grafana, all behind the admin user's basic auth:

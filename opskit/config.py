@@ -21,21 +21,26 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from opskit.durations import from_seconds, parse_duration
 from opskit.errors import ConfigError
+from opskit.periods import parse_period
+from opskit.timestrings import compile_timestring
+from opskit.when import parse_when
 
 BACKENDS = ("prometheus", "alertmanager", "elasticsearch", "grafana", "pushgateway")
 SECRET_KEYS = frozenset({"password", "token", "api_key"})
@@ -101,10 +106,60 @@ class Backend(_Strict):
 class ElasticsearchBackend(Backend):
     api_key: SecretStr | None = None
     snapshot_repository: str = "backup"
+    # fs repository location used when opskit registers the repository (relative: under
+    # the node's path.repo); None means the repository's name.
+    snapshot_location: str | None = None
+
+
+class PrometheusBackend(Backend):
+    # disk Prometheus may use for its TSDB (`opskit retention prometheus`), e.g. "50GiB"
+    disk_budget: ByteSize | None = None
+
+
+class RetentionPolicy(_Strict):
+    """An index retention policy (`opskit retention plan|apply`)."""
+
+    name: str
+    pattern: str
+    keep: str
+    timestring: str | None = "%Y.%m.%d"  # None: age from the index creation date
+    action: Literal["delete", "close", "forcemerge"] = "delete"
+    snapshot_first: bool = False
+
+    @field_validator("keep")
+    @classmethod
+    def _valid_keep(cls, value: str) -> str:
+        parse_period(value)
+        return value
+
+    @field_validator("timestring")
+    @classmethod
+    def _valid_timestring(cls, value: str | None) -> str | None:
+        if value:
+            compile_timestring(value)
+        return value or None
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str) -> str:
+        if not value.strip() or value.strip() in ("*", "_all") or "," in value:
+            raise ValueError(f"pattern {value!r}: one index pattern, narrower than '*'")
+        return value.strip()
 
 
 class GrafanaBackend(Backend):
     org_id: int | None = Field(default=None, ge=1)
+
+
+class BackupSettings(_Strict):
+    """`[backup]`: where local backups go (default: the XDG data dir's opskit/backups)."""
+
+    dir: Path | None = None
+
+    @field_validator("dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
 
 class Service(_Strict):
@@ -138,12 +193,109 @@ class Queue(_Strict):
         return value
 
 
+README_LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
+
+
+class Doctor(_Strict):
+    """Thresholds and inputs of `opskit doctor` (docs/doctor.md)."""
+
+    log_sources: list[str] = Field(default_factory=lambda: list(README_LOG_SOURCES))
+    # strftime pattern of a source's daily index; {source} is replaced by the source name
+    log_index: str = "logs-{source}-%Y.%m.%d"
+    growth_wait: Duration = timedelta(seconds=10)
+    scrape_duration_ratio: float = Field(default=0.8, gt=0, le=1)
+    heap_warning_percent: float = Field(default=75, gt=0, le=100)
+    heap_critical_percent: float = Field(default=90, gt=0, le=100)
+    shard_ceiling: int | None = Field(default=None, ge=1)  # None: cluster.max_shards_per_node
+    shard_warning_ratio: float = Field(default=0.8, gt=0, le=1)
+    head_series_warning: int = Field(default=2_000_000, ge=1)
+    metric_series_warning: int = Field(default=10_000, ge=1)
+
+    @field_validator("log_index")
+    @classmethod
+    def _has_source(cls, value: str) -> str:
+        if "{source}" not in value:
+            raise ValueError("must contain {source}, e.g. logs-{source}-%Y.%m.%d")
+        return value
+
+
+DEFAULT_MIN_VERSIONS = {
+    "prometheus": "2.40",
+    "alertmanager": "0.25",
+    "elasticsearch": "8.0",
+    "grafana": "10.0",
+}
+
+
+class Maintenance(_Strict):
+    """`[maintenance]`: thresholds and switches of `opskit maintenance` (docs/maintenance.md)."""
+
+    reports_dir: Path | None = None  # None: the XDG state dir's opskit/reports
+    keep_reports: int = Field(default=100, ge=1)  # per cadence
+    publish: bool = True  # outcomes to the Pushgateway
+    pushgateway_job: str = "opskit"
+    alert_on_failure: bool = False  # failures also posted to Alertmanager
+    alert_hold: Duration = timedelta(hours=24)
+    history_step: Duration = timedelta(minutes=5)
+    flapping_episodes: int = Field(default=10, ge=2)
+    firing_all_ratio: float = Field(default=0.9, gt=0, le=1)
+    review_days: int = Field(default=30, ge=1)
+    filesystem_selector: str = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|fuse.*"'
+    disk_lookback: Duration = timedelta(days=1)
+    disk_warning_percent: float = Field(default=85, gt=0, le=100)
+    disk_critical_percent: float = Field(default=95, gt=0, le=100)
+    ingestion_days: int = Field(default=7, ge=2)
+    ingestion_drop_ratio: float = Field(default=0.5, gt=0, lt=1)
+    dashboards: list[str] = Field(default_factory=list)  # uids to spot-check; empty: all
+    capacity_horizon_days: int = Field(default=90, ge=1)
+    capacity_critical_days: int = Field(default=30, ge=1)
+    min_history: Duration = timedelta(days=1)
+    min_versions: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MIN_VERSIONS))
+    audit_files: list[Path] = Field(default_factory=list)
+    backup_indices: list[str] = Field(default_factory=list)  # empty: every index
+
+
+class Baseline(_Strict):
+    """`[baselines.NAME]`: a PromQL expression and its expected value (the README's
+    PERFORMANCE_BASELINES); worse than `expected` by more than `tolerance` warns."""
+
+    query: str
+    expected: float
+    tolerance: float = Field(default=0.25, ge=0)
+    higher_is_better: bool = False
+    unit: str = ""
+    enabled: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty PromQL query")
+        return value
+
+
+class ScheduleSettings(_Strict):
+    """`[schedule]`: when `opskit schedule run` (and the printed cron entries) run each
+    cadence: `monday 06:00`, `day 1 06:30` (quarterly: in January, April, July, October)."""
+
+    weekly: str = "monday 06:00"
+    monthly: str = "day 1 06:30"
+    quarterly: str = "day 1 07:00"
+    lock_wait: Duration = timedelta(hours=1)
+
+    @field_validator("weekly", "monthly", "quarterly")
+    @classmethod
+    def _valid_when(cls, value: str, info: ValidationInfo) -> str:
+        parse_when(str(info.field_name), value)
+        return value
+
+
 class Settings(_Strict):
     context: str = "default"
     read_only: bool = False
     color: str | None = None
     refresh: Duration = timedelta(seconds=5)
-    prometheus: Backend
+    prometheus: PrometheusBackend
     alertmanager: Backend
     elasticsearch: ElasticsearchBackend
     grafana: GrafanaBackend
@@ -151,6 +303,12 @@ class Settings(_Strict):
     services: list[Service]
     queues: list[Queue]
     keymap: dict[str, str] = Field(default_factory=dict)
+    doctor: Doctor = Field(default_factory=Doctor)
+    retention: list[RetentionPolicy] = Field(default_factory=list)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    maintenance: Maintenance = Field(default_factory=Maintenance)
+    baselines: dict[str, Baseline] = Field(default_factory=dict)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     def backend(self, name: str) -> Backend:
         value = getattr(self, name)
@@ -189,6 +347,44 @@ DEFAULT_QUEUES: list[dict[str, Any]] = [
 ]
 
 
+_SVC = 'job="email-service"'
+DEFAULT_BASELINES: dict[str, dict[str, Any]] = {
+    # the README's key metrics; a baseline whose metrics are absent is reported "no data"
+    "latency_p50": {
+        "query": f'avg(http_request_duration_seconds{{{_SVC},quantile="0.5"}})',
+        "expected": 0.1,
+        "unit": "s",
+    },
+    "latency_p95": {
+        "query": f'avg(http_request_duration_seconds{{{_SVC},quantile="0.95"}})',
+        "expected": 0.5,
+        "unit": "s",
+    },
+    "latency_p99": {
+        "query": f'avg(http_request_duration_seconds{{{_SVC},quantile="0.99"}})',
+        "expected": 1.5,
+        "unit": "s",
+    },
+    "error_rate": {
+        "query": f'sum(rate(http_requests_total{{{_SVC},status=~"5.."}}[1h]))'
+        f" / sum(rate(http_requests_total{{{_SVC}}}[1h]))",
+        "expected": 0.01,
+    },
+    "queue_depth": {"query": "max(celery_queue_length)", "expected": 500},
+    "db_query_time": {
+        "query": "avg(pg_stat_activity_max_tx_duration)",
+        "expected": 1.0,
+        "unit": "s",
+    },
+    "cache_hit_rate": {
+        "query": "sum(rate(redis_keyspace_hits_total[1h])) / (sum(rate(redis_keyspace_hits_total"
+        "[1h])) + sum(rate(redis_keyspace_misses_total[1h])))",
+        "expected": 0.9,
+        "higher_is_better": True,
+    },
+}
+
+
 def defaults() -> dict[str, Any]:
     return {
         "prometheus": {"url": "http://localhost:9090"},
@@ -198,6 +394,7 @@ def defaults() -> dict[str, Any]:
         "pushgateway": {"url": "http://localhost:9091"},
         "services": [dict(s) for s in DEFAULT_SERVICES],
         "queues": [dict(q) for q in DEFAULT_QUEUES],
+        "baselines": {k: dict(v) for k, v in DEFAULT_BASELINES.items()},
     }
 
 
@@ -416,7 +613,7 @@ def _describe(exc: ValidationError, layered: Layered, where: str) -> str:
     sources = layered.sources
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]
-    if len(loc) >= 2 and loc[0] in ("services", "queues") and loc[1].isdigit():
+    if len(loc) >= 2 and loc[0] in ("services", "queues", "retention") and loc[1].isdigit():
         entries = layered.data.get(loc[0], [])
         index = int(loc[1])
         if index < len(entries) and isinstance(entries[index], dict):
@@ -455,11 +652,17 @@ def flatten(settings: Settings) -> list[tuple[str, object]]:
         backend = settings.backend(section)
         for key in type(backend).model_fields:
             rows.append((f"{section}.{key}", mask(getattr(backend, key))))
+    for key in Doctor.model_fields:
+        rows.append((f"doctor.{key}", getattr(settings.doctor, key)))
     for svc in settings.services:
         rows.append((f"services.{svc.name}", svc.url if svc.enabled else "(disabled)"))
     for q in settings.queues:
         state = "" if q.enabled else " (disabled)"
         rows.append((f"queues.{q.name}", f"{q.query} > {q.warning:g}{state}"))
+    for p in settings.retention:
+        first = ", snapshot first" if p.snapshot_first else ""
+        rows.append((f"retention.{p.name}", f"{p.pattern}: {p.action} after {p.keep}{first}"))
+    rows.append(("backup.dir", settings.backup.dir))
     return rows
 
 

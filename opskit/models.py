@@ -104,6 +104,42 @@ class Rule:
     active_alerts: int
     last_evaluation: datetime | None
     evaluation_time: float
+    group_interval: float = 0.0  # seconds between the group's evaluations
+
+
+@dataclass(slots=True)
+class PromAlert:
+    """An alert as Prometheus holds it (`/api/v1/alerts`), before Alertmanager."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str  # pending | firing
+    active_at: datetime | None
+    value: str
+
+
+@dataclass(slots=True)
+class TsdbStatus:
+    head_series: int
+    top_metrics: list[tuple[str, int]]  # metric name, series count; most first
+
+
+@dataclass(slots=True)
+class Shard:
+    index: str
+    shard: int
+    primary: bool
+    state: str  # STARTED | UNASSIGNED | INITIALIZING | RELOCATING
+    node: str | None
+    unassigned_reason: str | None
+
+
+@dataclass(slots=True)
+class NodeHeap:
+    node: str
+    heap_used_bytes: int
+    heap_max_bytes: int
+    heap_used_percent: float
 
 
 @dataclass(slots=True)

@@ -38,7 +38,9 @@ def console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(to_json(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
+    sys.stdout.write(
+        json.dumps(to_json(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
+    )
 
 
 def warn(message: str) -> None:

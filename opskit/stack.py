@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
     from opskit.clients.grafana import GrafanaClient
     from opskit.clients.prometheus import PrometheusClient
+    from opskit.clients.pushgateway import PushgatewayClient
     from opskit.http import RequestLog
 
 T = TypeVar("T")
@@ -85,6 +86,14 @@ class Stack:
         cfg = self.settings.grafana
         headers = {"X-Grafana-Org-Id": str(cfg.org_id)} if cfg.org_id else None
         return self._keep(GrafanaClient(build_http("grafana", cfg, self.log, headers), cfg.retries))
+
+    @cached_property
+    def pushgateway(self) -> PushgatewayClient:
+        from opskit.clients.pushgateway import PushgatewayClient
+        from opskit.http import build_http
+
+        cfg = self.settings.pushgateway
+        return self._keep(PushgatewayClient(build_http("pushgateway", cfg, self.log), cfg.retries))
 
     @cached_property
     def elasticsearch(self) -> ElasticsearchClient:

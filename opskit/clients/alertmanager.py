@@ -61,6 +61,11 @@ class AlertmanagerClient(HttpBackend):
         body = await self.get_json("/api/v2/status")
         return self.parse("status", lambda: dict(body))
 
+    async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Post alerts as a client would (`POST /api/v2/alerts`); an `endsAt` in the past
+        resolves one."""
+        await self.send("POST", "/api/v2/alerts", alerts)
+
 
 def _alert(a: dict[str, Any]) -> Alert:
     labels = {str(k): str(v) for k, v in a["labels"].items()}

@@ -109,6 +109,8 @@ class HttpBackend:
             last = attempt == self.retries
             try:
                 response = await self.http.get(path, params=params)
+            except httpx.DecodingError as exc:
+                raise self.undecodable(exc) from exc
             except httpx.TransportError as exc:
                 if last:
                     raise self.transport_error(exc) from exc
@@ -125,9 +127,14 @@ class HttpBackend:
         """A non-idempotent request: never retried."""
         try:
             response = await self.http.request(method, path, json=json_body, params=params)
+        except httpx.DecodingError as exc:
+            raise self.undecodable(exc) from exc
         except httpx.TransportError as exc:
             raise self.transport_error(exc) from exc
         return self.decode(response)
+
+    def undecodable(self, exc: httpx.DecodingError) -> BackendError:
+        return BadResponse(self.name, f"response body could not be decoded: {exc}"[:200])
 
     def transport_error(self, exc: httpx.TransportError) -> BackendError:
         where = str(self.http.base_url).rstrip("/")

@@ -15,7 +15,7 @@ from opskit.errors import (
     BadResponse,
     NotFound,
 )
-from opskit.models import ClusterHealth, EsNode, Index
+from opskit.models import ClusterHealth, EsNode, Index, NodeHeap, Shard
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
@@ -138,6 +138,71 @@ class ElasticsearchClient:
     async def nodes(self) -> list[EsNode]:
         body = await self.call(self.es.cat.nodes, format="json", h=NODE_COLUMNS)
         return self.parse("nodes", lambda: [_node(row) for row in body])
+
+    async def shards(self, pattern: str = "*") -> list[Shard]:
+        body = await self.call(
+            self.es.cat.shards,
+            index=pattern,
+            format="json",
+            h="index,shard,prirep,state,node,unassigned.reason",
+        )
+        return self.parse("shards", lambda: [_shard(row) for row in body])
+
+    async def allocation_explain(self, index: str, shard: int, primary: bool) -> dict[str, Any]:
+        """Why a shard is where it is, or why it cannot be allocated."""
+        body = await self.call(
+            self.es.cluster.allocation_explain, index=index, shard=shard, primary=primary
+        )
+        return self.parse("allocation explain", lambda: dict(body))
+
+    async def heap(self) -> list[NodeHeap]:
+        """JVM heap per node, from `_nodes/stats/jvm`."""
+        body = await self.call(self.es.nodes.stats, metric="jvm")
+        return self.parse("nodes stats", lambda: [_heap(n) for n in body["nodes"].values()])
+
+    async def count(self, index: str) -> int:
+        """Documents an index holds as a search sees them (`_count` refreshes idle shards)."""
+        body = await self.call(self.es.count, index=index)
+        return self.parse("count", lambda: int(body["count"]))
+
+    async def max_shards_per_node(self) -> int:
+        """`cluster.max_shards_per_node`, set or default: where index creation starts failing."""
+        body = await self.call(
+            self.es.cluster.get_settings,
+            include_defaults=True,
+            flat_settings=True,
+            filter_path="*.cluster.max_shards_per_node",
+        )
+
+        def pick() -> int:
+            for layer in ("transient", "persistent", "defaults"):
+                value = (body.get(layer) or {}).get("cluster.max_shards_per_node")
+                if value is not None:
+                    return int(value)
+            return 1000
+
+        return self.parse("cluster settings", pick)
+
+
+def _shard(row: dict[str, Any]) -> Shard:
+    return Shard(
+        index=str(row["index"]),
+        shard=int(row["shard"]),
+        primary=row.get("prirep") == "p",
+        state=str(row["state"]),
+        node=str(row["node"]) if row.get("node") else None,
+        unassigned_reason=str(row["unassigned.reason"]) if row.get("unassigned.reason") else None,
+    )
+
+
+def _heap(node: dict[str, Any]) -> NodeHeap:
+    mem = node["jvm"]["mem"]
+    return NodeHeap(
+        node=str(node["name"]),
+        heap_used_bytes=int(mem["heap_used_in_bytes"]),
+        heap_max_bytes=int(mem["heap_max_in_bytes"]),
+        heap_used_percent=float(mem["heap_used_percent"]),
+    )
 
 
 def _index(row: dict[str, Any]) -> Index:

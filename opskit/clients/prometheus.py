@@ -8,7 +8,7 @@ from typing import Any
 
 from opskit.clients.base import HttpBackend, parse_time
 from opskit.durations import parse_duration
-from opskit.models import Rule, Sample, Target
+from opskit.models import PromAlert, Rule, Sample, Target, TsdbStatus
 
 
 def _seconds(value: object) -> float:
@@ -67,6 +67,39 @@ class PrometheusClient(HttpBackend):
             "rules", lambda: [_rule(g, r) for g in data["groups"] for r in g["rules"]]
         )
 
+    async def alerts(self) -> list[PromAlert]:
+        """Pending and firing alerts as Prometheus holds them."""
+        data = await self.api("alerts")
+        return self.parse("alerts", lambda: [_prom_alert(a) for a in data["alerts"]])
+
+    async def alertmanagers(self) -> dict[str, list[str]]:
+        """`{"active": [url...], "dropped": [url...]}`: where Prometheus sends alerts."""
+        data = await self.api("alertmanagers")
+        return self.parse(
+            "alertmanagers",
+            lambda: {
+                "active": [str(a["url"]) for a in data["activeAlertmanagers"]],
+                "dropped": [str(a["url"]) for a in data.get("droppedAlertmanagers") or []],
+            },
+        )
+
+    async def runtimeinfo(self) -> dict[str, Any]:
+        data = await self.api("status/runtimeinfo")
+        return self.parse("runtimeinfo", lambda: dict(data))
+
+    async def tsdb_status(self, limit: int = 10) -> TsdbStatus:
+        """Head series and the metric names with the most series."""
+        data = await self.api("status/tsdb", {"limit": limit})
+        return self.parse(
+            "tsdb status",
+            lambda: TsdbStatus(
+                head_series=int(data["headStats"]["numSeries"]),
+                top_metrics=[
+                    (str(m["name"]), int(m["value"])) for m in data["seriesCountByMetricName"]
+                ][:limit],
+            ),
+        )
+
     async def reload(self) -> None:
         await self.send("POST", "/-/reload")
 
@@ -113,6 +146,16 @@ def _vector(data: dict[str, Any]) -> list[Sample]:
     ]
 
 
+def _prom_alert(a: dict[str, Any]) -> PromAlert:
+    return PromAlert(
+        labels={str(k): str(v) for k, v in a["labels"].items()},
+        annotations={str(k): str(v) for k, v in (a.get("annotations") or {}).items()},
+        state=str(a["state"]),
+        active_at=parse_time(a.get("activeAt")),
+        value=str(a.get("value", "")),
+    )
+
+
 def _rule(group: dict[str, Any], r: dict[str, Any]) -> Rule:
     kind = str(r["type"])
     return Rule(
@@ -129,4 +172,5 @@ def _rule(group: dict[str, Any], r: dict[str, Any]) -> Rule:
         active_alerts=len(r.get("alerts") or []),
         last_evaluation=parse_time(r.get("lastEvaluation")),
         evaluation_time=float(r.get("evaluationTime", 0.0)),
+        group_interval=_seconds(group.get("interval", 0)),
     )

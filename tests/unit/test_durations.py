@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opskit.durations import format_duration, parse_duration
+from opskit.durations import MAX_SECONDS, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,12 @@ units = st.sampled_from(["s", "m", "h", "d", "w"])
 def test_sum_of_parts(parts: list[tuple[int, str]]) -> None:
     size = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     text = "".join(f"{n}{u}" for n, u in parts)
-    assert parse_duration(text).total_seconds() == sum(n * size[u] for n, u in parts)
+    total = sum(n * size[u] for n, u in parts)
+    if total > MAX_SECONDS:  # over a century is refused with a message
+        with pytest.raises(ValueError, match="100 years"):
+            parse_duration(text)
+        return
+    assert parse_duration(text).total_seconds() == total
 
 
 @given(st.text(max_size=12))

@@ -1,0 +1,347 @@
+"""`opskit backup elasticsearch`, `opskit restore elasticsearch`, `opskit snapshots ...`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from opskit.cli import App, pass_app, run
+from opskit.commands.backup import backup, restore
+from opskit.commands.overview import json_option
+from opskit.commands.prom import writable
+from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
+from opskit.output import console, esc, human_bytes, print_json, table, warn
+from opskit.periods import parse_period
+from tasks import restore as restoring
+from tasks import snapshots as snaps
+
+if TYPE_CHECKING:
+    from opskit.clients.elasticsearch import ElasticsearchClient
+
+EXIT_SNAPSHOT_FAILED = 1
+
+repository_option = click.option(
+    "--repository", help="Snapshot repository (default: elasticsearch.snapshot_repository)."
+)
+
+
+@contextmanager
+def snapshot_progress(enabled: bool) -> Iterator[snaps.ProgressFn | None]:
+    """A rich progress bar on stderr fed by snapshot status; nothing when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} shards  {task.fields[bytes]}"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(p: snaps.SnapshotProgress) -> None:
+            if p.name not in tasks:
+                tasks[p.name] = bar.add_task(f"snapshot {p.name}", total=None, bytes="")
+            size = f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)}"
+            bar.update(
+                tasks[p.name], completed=p.shards_done, total=p.shards_total or None, bytes=size
+            )
+
+        yield update
+
+
+def _repository(app: App, given: str | None) -> str:
+    return given or app.settings.elasticsearch.snapshot_repository
+
+
+def show_snapshot(info: snaps.SnapshotInfo) -> None:
+    out = console()
+    colour = "green" if info.ok else "bold red"
+    took = f" in {(info.end - info.start).total_seconds():.1f}s" if info.end and info.start else ""
+    out.print(
+        f"snapshot [bold]{esc(info.repository)}:{esc(info.name)}[/] [{colour}]{info.state}[/]"
+        f"{took}: {len(info.indices)} indices, {info.shards_total} shards, "
+        f"{info.shards_failed} failed"
+    )
+    for failure in info.failures:
+        out.print(f"  failed shard {esc(failure)}", style="red")
+    if info.reason:
+        out.print(f"  reason: {esc(info.reason)}", style="red")
+
+
+@backup.command("elasticsearch")
+@repository_option
+@click.option(
+    "--indices", "indices", multiple=True, help="Index pattern (repeatable; default all)."
+)
+@click.option(
+    "--name",
+    "template",
+    default=snaps.DEFAULT_TEMPLATE,
+    show_default=True,
+    help="Snapshot name; strftime fields are filled in (UTC).",
+)
+@click.option("--no-wait", is_flag=True, help="Start the snapshot and return.")
+@click.option("--partial", is_flag=True, help="Allow a partial snapshot (unavailable shards).")
+@click.option("--include-global-state", is_flag=True, help="Also snapshot cluster state.")
+@json_option
+@pass_app
+def backup_elasticsearch(
+    app: App,
+    repository: str | None,
+    indices: tuple[str, ...],
+    template: str,
+    no_wait: bool,
+    partial: bool,
+    include_global_state: bool,
+    as_json: bool,
+) -> int:
+    """Take a snapshot (registering and verifying the repository first) and wait for it.
+    Exit 0 on SUCCESS; 1 on PARTIAL, FAILED or INCOMPATIBLE."""
+    repo = _repository(app, repository)
+    name = snaps.snapshot_name(template)
+    location = app.settings.elasticsearch.snapshot_location
+
+    async def go() -> tuple[snaps.RepositoryInfo, snaps.SnapshotInfo | None]:
+        async with app.stack() as stack:
+            es = stack.elasticsearch
+            repo_info = await snaps.ensure_repository(es, repo, location)
+            if no_wait:
+                await snaps.start_snapshot(es, repo, name, indices, include_global_state, partial)
+                return repo_info, None
+            with snapshot_progress(not as_json) as on_progress:
+                info = await snaps.take_snapshot(
+                    es, repo, name, indices, include_global_state, partial, on_progress
+                )
+            return repo_info, info
+
+    repo_info, info = run(go())
+    if as_json:
+        print_json({"repository": repo_info, "snapshot": info, "started": name})
+    else:
+        if repo_info.registered_now:
+            console().print(f"registered repository {esc(repo)} at {esc(repo_info.location)}")
+        if info is None:
+            console().print(f"snapshot {esc(repo)}:{esc(name)} started")
+        else:
+            show_snapshot(info)
+    return EXIT_OK if info is None or info.ok else EXIT_SNAPSHOT_FAILED
+
+
+# ------------------------------------------------------------------ snapshots
+
+
+@click.group()
+def snapshots() -> None:
+    """List, delete and prune Elasticsearch snapshots."""
+
+
+@snapshots.command("list")
+@repository_option
+@json_option
+@pass_app
+def snapshots_list(app: App, repository: str | None, as_json: bool) -> int:
+    """Snapshots in the repository, oldest first."""
+    repo = _repository(app, repository)
+
+    async def go() -> list[snaps.SnapshotInfo]:
+        async with app.stack() as stack:
+            return await snaps.list_snapshots(stack.elasticsearch, repo)
+
+    rows = run(go())
+    if as_json:
+        print_json(rows)
+        return EXIT_OK
+    tb = table(None, "snapshot", "state", "started", "indices#", "shards#", "failed#")
+    for s in rows:
+        started = f"{s.start:%Y-%m-%d %H:%M:%S}" if s.start else "-"
+        tb.add_row(
+            esc(s.name), s.state, started, str(len(s.indices)), str(s.shards_total),
+            str(s.shards_failed),
+        )  # fmt: skip
+    console().print(tb)
+    console().print(f"{len(rows)} snapshots in {esc(repo)}", style="dim")
+    return EXIT_OK
+
+
+@snapshots.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@repository_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def snapshots_delete(
+    app: App, names: tuple[str, ...], repository: str | None, yes: bool, as_json: bool
+) -> int:
+    """Delete snapshots by exact name."""
+    writable(app, "deleting snapshots")
+    repo = _repository(app, repository)
+    if any(set(n) & set("*?,") for n in names):
+        raise UsageError("snapshot names must be exact (no wildcards or commas)")
+    confirm(yes, f"delete {len(names)} snapshot(s) from {repo}: {', '.join(names)}?")
+
+    async def go() -> None:
+        async with app.stack() as stack:
+            await snaps.delete_snapshots(stack.elasticsearch, repo, list(names))
+
+    run(go())
+    if as_json:
+        print_json({"repository": repo, "deleted": list(names)})
+    else:
+        console().print(f"deleted {len(names)} snapshot(s) from {esc(repo)}")
+    return EXIT_OK
+
+
+def confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    import sys
+
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} (not a terminal: pass --yes to confirm)")
+    click.confirm(question, abort=True, err=True)
+
+
+@snapshots.command("prune")
+@repository_option
+@click.option("--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest.")
+@click.option("--keep-daily", type=click.IntRange(0), default=0, help="Newest of each of N days.")
+@click.option("--keep-weekly", type=click.IntRange(0), default=0, help="Newest of N ISO weeks.")
+@click.option("--keep-monthly", type=click.IntRange(0), default=0, help="Newest of N months.")
+@click.option("--older-than", help="Only snapshots older than this are candidates (e.g. 90d).")
+@click.option("--dry-run", is_flag=True, help="Show the plan only.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def snapshots_prune(
+    app: App,
+    repository: str | None,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    older_than: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> int:
+    """Thin snapshots out by tiers. Never deletes the newest SUCCESS snapshot, nor one in
+    progress."""
+    repo = _repository(app, repository)
+    try:
+        period = parse_period(older_than) if older_than else None
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
+    if not dry_run:
+        writable(app, "pruning snapshots")
+
+    async def plan_it(es: ElasticsearchClient) -> snaps.PrunePlan:
+        found = await snaps.list_snapshots(es, repo)
+        return snaps.plan_prune(
+            repo, found, datetime.now(UTC), keep_last, keep_daily, keep_weekly, keep_monthly,
+            period,
+        )  # fmt: skip
+
+    async def go() -> snaps.PrunePlan:
+        async with app.stack() as stack:
+            plan = await plan_it(stack.elasticsearch)
+            if plan.delete and not dry_run:
+                confirm(yes, f"delete {len(plan.delete)} snapshot(s) from {repo}?")
+                await snaps.delete_snapshots(
+                    stack.elasticsearch, repo, [d.name for d in plan.delete]
+                )
+            return plan
+
+    plan = run(go())
+    if as_json:
+        print_json({"dry_run": dry_run, **_plan_json(plan)})
+        return EXIT_OK
+    out = console()
+    for d in plan.keep:
+        out.print(f"keep    {esc(d.name)}  {d.state}  ({', '.join(d.reasons)})")
+    verb = "would delete" if dry_run else "deleted"
+    for d in plan.delete:
+        out.print(f"{verb}  {esc(d.name)}  {d.state}", style="yellow")
+    if not plan.delete:
+        out.print("nothing to do")
+    return EXIT_OK
+
+
+def _plan_json(plan: snaps.PrunePlan) -> dict[str, object]:
+    return {"repository": plan.repository, "keep": plan.keep, "delete": plan.delete}
+
+
+# ------------------------------------------------------------------ restore
+
+
+@restore.command("elasticsearch")
+@click.argument("snapshot")
+@repository_option
+@click.option("--indices", "patterns", multiple=True, help="Index pattern (repeatable).")
+@click.option("--rename-pattern", help="Regex on index names, e.g. '(.+)'.")
+@click.option("--rename-replacement", help="Replacement, e.g. 'restored-$1'.")
+@click.option("--include-global-state", is_flag=True, help="Also restore cluster state.")
+@click.option("--dry-run", is_flag=True, help="Show what would be restored, and conflicts.")
+@click.option("--yes", is_flag=True, help="Close open indices that would be overwritten.")
+@json_option
+@pass_app
+def restore_elasticsearch(
+    app: App,
+    snapshot: str,
+    repository: str | None,
+    patterns: tuple[str, ...],
+    rename_pattern: str | None,
+    rename_replacement: str | None,
+    include_global_state: bool,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> int:
+    """Restore indices from a snapshot; refuses to overwrite an open index unless renamed or
+    --yes (closes it first). Waits for recovery and reports doc counts."""
+    if (rename_pattern is None) != (rename_replacement is None):
+        raise UsageError("--rename-pattern and --rename-replacement go together")
+    repo = _repository(app, repository)
+    if not dry_run:
+        writable(app, "restoring a snapshot")
+
+    async def go() -> restoring.RestorePlan | restoring.RestoreResult:
+        async with app.stack() as stack:
+            es = stack.elasticsearch
+            plan = await restoring.prepare_restore(
+                es, repo, snapshot, list(patterns), rename_pattern, rename_replacement
+            )
+            if dry_run:
+                return plan
+            return await restoring.restore(
+                es, plan, rename_pattern, rename_replacement, include_global_state, yes
+            )
+
+    result = run(go())
+    if as_json:
+        print_json(result)
+        return EXIT_OK
+    out = console()
+    if isinstance(result, restoring.RestorePlan):
+        for t in result.targets:
+            note = f"  (exists, {t.existing})" if t.existing else ""
+            out.print(f"would restore {esc(t.source)} as {esc(t.target)}{note}")
+        if result.conflicts:
+            warn("open indices would be overwritten: rename, or --yes to close them first")
+            return EXIT_WARNING
+        return EXIT_OK
+    for name in result.closed_before:
+        out.print(f"closed {esc(name)} before restoring over it")
+    tb = table(None, "index", "from", "health", "docs")
+    for i in result.indices:
+        tb.add_row(esc(i.index), esc(i.source), i.health, str(i.docs))
+    out.print(tb)
+    return EXIT_OK

@@ -1,0 +1,272 @@
+"""`opskit backup grafana` and `opskit restore grafana` (docs/grafana-backup.md)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from opskit.cli import App, pass_app, run
+from opskit.commands.backup import backup, restore
+from opskit.commands.overview import json_option
+from opskit.commands.prom import writable
+from opskit.config import Settings
+from opskit.errors import AuthFailed
+from opskit.output import console, esc, human_bytes, print_json, table
+from opskit.stack import Stack
+from tasks.backup_store import default_dir, resolve
+from tasks.grafana_backup import GrafanaBackupResult, Progress, backup_grafana
+from tasks.grafana_restore import (
+    RestorePlan,
+    RestoreResult,
+    apply_restore,
+    load_backup,
+    parse_folder_map,
+    plan_restore,
+)
+
+T = TypeVar("T")
+
+org_option = click.option(
+    "--org-id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Organisation to work on (X-Grafana-Org-Id); default: the credentials' own.",
+)
+
+
+def describe_credentials(settings: Settings) -> str:
+    cfg = settings.grafana
+    if cfg.token is not None:
+        return "a service-account token (Bearer)"
+    if cfg.username and cfg.password is not None:
+        return f"basic auth as user {cfg.username!r}"
+    return "no credentials (set GRAFANA_USER/GRAFANA_PASSWORD or grafana.token)"
+
+
+def with_org(settings: Settings, org_id: int | None) -> Settings:
+    if org_id is None:
+        return settings
+    grafana = settings.grafana.model_copy(update={"org_id": org_id})
+    return settings.model_copy(update={"grafana": grafana})
+
+
+def on_grafana(app: App, settings: Settings, work: Callable[[Stack], Awaitable[T]]) -> T:
+    """Run `work` against Grafana; a 401/403 names the credentials that were used."""
+
+    async def go() -> T:
+        async with Stack(settings, app.request_log()) as stack:
+            return await work(stack)
+
+    try:
+        return run(go())
+    except AuthFailed as exc:
+        raise AuthFailed(
+            "grafana", f"{exc.reason} (used {describe_credentials(settings)})"
+        ) from None
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr, fed by the task's (phase, done, total) callback."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("grafana: reading folders", total=None)
+
+    def update(phase: str, done: int, total: int) -> None:
+        bar.update(task, description=f"grafana: {phase}", completed=done, total=total or None)
+
+    with bar:
+        yield update
+
+
+@backup.command("grafana")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory to put the backup in (default: [backup] dir, else the XDG data dir).",
+)
+@org_option
+@click.option("--page-size", type=click.IntRange(1, 5000), default=1000, hidden=True)
+@json_option
+@pass_app
+def backup_grafana_cmd(
+    app: App, out: Path | None, org_id: int | None, page_size: int, as_json: bool
+) -> int:
+    """Back up every folder, dashboard and data source (without secrets) of one org."""
+    settings = with_org(app.settings, org_id)
+    directory = out or default_dir(settings.backup.dir)
+    with progress_bar(not as_json) as progress:
+        result: GrafanaBackupResult = on_grafana(
+            app,
+            settings,
+            lambda stack: backup_grafana(
+                stack.grafana,
+                directory,
+                progress=progress,
+                page_size=page_size,
+                url=settings.grafana.url,
+            ),
+        )
+    if as_json:
+        print_json(result)
+        return 0
+    c = result.counts
+    console().print(
+        f"backup [bold]{esc(result.path)}[/]: {c['dashboards']} dashboards, {c['folders']} "
+        f"folders, {c['datasources']} data sources from Grafana {esc(result.grafana_version)} "
+        f"(org {esc(result.org.get('name'))}), {human_bytes(result.size_bytes)} "
+        f"in {result.seconds:.1f}s"
+    )
+    print(f"opskit: note: {result.notes[0]}", file=sys.stderr)
+    return 0
+
+
+def plan_json(plan: RestorePlan) -> dict[str, Any]:
+    return {
+        "backup": str(plan.backup),
+        "overwrite": plan.overwrite,
+        "folder_map": plan.folder_map,
+        "folders": [
+            {"uid": f.uid, "title": f.title, "parent_uid": f.parent_uid, "action": f.action}
+            for f in plan.folders
+        ],
+        "dashboards": [
+            {
+                "uid": d.uid,
+                "title": d.title,
+                "folder_uid": d.folder_uid,
+                "action": d.action,
+                "outcome": d.outcome,
+                "detail": d.detail,
+            }
+            for d in plan.dashboards
+        ],
+        "datasources": [
+            {"uid": d.uid, "name": d.name, "action": d.action} for d in plan.datasources
+        ],
+    }
+
+
+def show_plan(plan: RestorePlan) -> None:
+    out = console()
+    creating = [f for f in plan.folders if f.action == "create"]
+    out.print(
+        f"restore from [bold]{esc(plan.backup)}[/]: folders {len(creating)} to create, "
+        f"{len(plan.folders) - len(creating)} existing; dashboards "
+        + ", ".join(
+            f"{plan.count(a)} {label}"
+            for a, label in (
+                ("create", "to create"),
+                ("update", "to overwrite"),
+                ("unchanged", "unchanged"),
+                ("conflict", "differing (skipped without --overwrite)"),
+            )
+        )
+        + f"; data sources {sum(d.action == 'create' for d in plan.datasources)} to create"
+    )
+    rows = [d for d in plan.dashboards if d.action != "unchanged"]
+    if rows:
+        tb = table(None, "action", "uid", "title", "folder")
+        for d in rows:
+            tb.add_row(d.action, esc(d.uid), esc(d.title), esc(d.folder_uid or "(root)"))
+        out.print(tb)
+
+
+def show_result(result: RestoreResult) -> None:
+    c, f, ds = result.counts, result.folders, result.datasources
+    console().print(
+        f"dashboards: {c['created']} created, {c['updated']} updated, {c['unchanged']} "
+        f"unchanged, {c['skipped']} skipped, {c['failed']} failed ({result.verified} verified "
+        f"by reading back); folders: {f['created']} created, {f['existing']} existing, "
+        f"{f['failed']} failed; data sources: {ds['created']} created, {ds['existing']} "
+        f"existing, {ds['failed']} failed"
+    )
+    for d in result.plan.dashboards:
+        if d.outcome == "skipped":
+            print(f"opskit: skipped {d.uid} ({d.title}): {d.detail}", file=sys.stderr)
+    for line in result.failures:
+        print(f"opskit: failed: {line}", file=sys.stderr)
+
+
+@restore.command("grafana")
+@click.argument("backup_spec", metavar="BACKUP")
+@click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
+@click.option("--overwrite", is_flag=True, help="Replace dashboards that differ from the backup.")
+@click.option(
+    "--folder-map",
+    "folder_maps",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Restore folder uid OLD's contents into folder NEW (repeatable; NEW=general: root).",
+)
+@org_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def restore_grafana_cmd(
+    app: App,
+    backup_spec: str,
+    dry_run: bool,
+    overwrite: bool,
+    folder_maps: tuple[str, ...],
+    org_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> int:
+    """Restore a Grafana backup (a path, a name in the backup dir, or `latest`).
+
+    Exit 0 all restored or equal, 1 some skipped as conflicts, 2 some failed."""
+    settings = with_org(app.settings, org_id)
+    mapping = parse_folder_map(folder_maps)
+    path = resolve(backup_spec, default_dir(settings.backup.dir), "grafana")
+    loaded = load_backup(path)  # checksums first: a corrupted backup stops here
+    if not dry_run:
+        writable(app, "restore")
+    plan = on_grafana(
+        app, settings, lambda stack: plan_restore(stack.grafana, loaded, overwrite, mapping)
+    )
+    if not as_json:
+        show_plan(plan)
+    if dry_run:
+        if as_json:
+            print_json({"dry_run": True, "plan": plan_json(plan)})
+        return 0
+    work = plan.count("create") + plan.count("update")
+    work += sum(f.action == "create" for f in plan.folders)
+    work += sum(d.action == "create" for d in plan.datasources)
+    if work and not yes:
+        org = f"org {org_id}" if org_id else "the credentials' org"
+        click.confirm(f"Restore into {settings.grafana.url} ({org})?", abort=True, err=True)
+    result = on_grafana(app, settings, lambda stack: apply_restore(stack.grafana, plan))
+    if as_json:
+        print_json(
+            {
+                "dry_run": False,
+                "counts": result.counts,
+                "folders": result.folders,
+                "datasources": result.datasources,
+                "verified": result.verified,
+                "failures": result.failures,
+                "exit_code": result.exit_code,
+                "plan": plan_json(plan),
+            }
+        )
+    else:
+        show_result(result)
+    return result.exit_code

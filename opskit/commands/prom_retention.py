@@ -1,0 +1,57 @@
+"""`opskit retention prometheus`: the report (logic in tasks/prom_retention.py)."""
+
+from __future__ import annotations
+
+from opskit.cli import App, run
+from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
+from opskit.output import console, esc, human_bytes, print_json
+from tasks.prom_retention import PromRetention, gather
+
+
+def _budget(app: App, given: str | None) -> int | None:
+    if given is None:
+        configured = app.settings.prometheus.disk_budget
+        return int(configured) if configured is not None else None
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(given))
+    except ValidationError:
+        raise UsageError(f"--budget: bad size {given!r} (e.g. 50GiB, 200GB)") from None
+
+
+def report(app: App, budget_text: str | None, as_json: bool) -> int:
+    budget = _budget(app, budget_text)
+
+    async def go() -> PromRetention:
+        async with app.stack() as stack:
+            return await gather(stack.prometheus, budget)
+
+    r = run(go())
+    if as_json:
+        print_json(r)
+        return EXIT_OK if r.fits_days is not None else EXIT_WARNING
+    out = console()
+    size = r.retention_size if r.retention_size not in ("", "0B") else "unlimited"
+    out.print(f"retention: time {r.retention_time}, size {size}; TSDB at {esc(r.tsdb_path)}")
+    out.print(f"head: {r.head_series} series, {r.head_chunks} chunks")
+    if r.blocks_bytes is not None:
+        since = f" since {r.oldest_sample:%Y-%m-%d}" if r.oldest_sample else ""
+        out.print(f"blocks on disk: {human_bytes(r.blocks_bytes)}{since}")
+    if r.samples_per_second is not None:
+        how = "measured" if r.bytes_per_sample_measured else "assumed"
+        out.print(
+            f"ingestion: {r.samples_per_second:.0f} samples/s at {r.bytes_per_sample:.2f} "
+            f"bytes/sample ({how})"
+        )
+    if r.growth_per_day_bytes is not None:
+        out.print(f"growth: {human_bytes(r.growth_per_day_bytes)}/day")
+    if r.disk is not None:
+        out.print(f"free disk on {esc(r.disk.mountpoint)}: {human_bytes(r.disk.available_bytes)}")
+    if r.budget_bytes is not None and r.fits_days is not None:
+        out.print(f"budget {human_bytes(r.budget_bytes)} fits {r.fits_days} days; set:")
+        for flag in r.flags_to_set:
+            out.print(f"  {flag}", style="bold")
+    for note in r.notes:
+        out.print(f"note: {esc(note)}", style="yellow")
+    return EXIT_OK if r.fits_days is not None else EXIT_WARNING

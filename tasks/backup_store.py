@@ -1,0 +1,252 @@
+"""Local backups on disk: one directory per backup, named `<kind>-<UTC timestamp>`, with a
+`manifest.json` holding counts and a sha256 for every other file.
+
+A backup is written into a hidden `.<name>.partial-<pid>` directory beside its final name
+and renamed only once every file and the manifest are on disk (fsynced), so an
+interrupted run leaves nothing that looks like a complete backup and never touches the
+others. `list_backups` and `prune` only ever consider complete, final-named directories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opskit.errors import UsageError
+
+MANIFEST = "manifest.json"
+NAME_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
+PARTIAL_MARK = ".partial-"
+
+
+def default_dir(configured: Path | None) -> Path:
+    """`[backup] dir` from the config, else `$XDG_DATA_HOME/opskit/backups`."""
+    if configured is not None:
+        return configured
+    from platformdirs import user_data_path
+
+    return user_data_path("opskit") / "backups"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BackupWriter:
+    """Collects files in a partial directory; `commit` writes the manifest and renames."""
+
+    def __init__(self, parent: Path, kind: str, now: datetime | None = None) -> None:
+        self.parent = parent
+        self.kind = kind
+        self.created = (now or datetime.now(UTC)).replace(microsecond=0)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{parent}: cannot create the backup directory: {exc}") from None
+        self.name = self._free_name()
+        self.tmp = parent / f".{self.name}{PARTIAL_MARK}{os.getpid()}"
+        self.tmp.mkdir()
+        self.files: dict[str, str] = {}
+        self.size = 0
+
+    def _free_name(self) -> str:
+        base = f"{self.kind}-{self.created.strftime('%Y%m%dT%H%M%SZ')}"
+        name, n = base, 1
+        while (self.parent / name).exists():
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    def write_json(self, relpath: str, data: Any) -> None:
+        raw = (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        target = self.tmp / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.files[relpath] = hashlib.sha256(raw).hexdigest()
+        self.size += len(raw)
+
+    def commit(self, manifest: dict[str, Any]) -> Path:
+        """Write the manifest (counts + checksums) and move into the final name."""
+        body = {
+            **manifest,
+            "kind": self.kind,
+            "name": self.name,
+            "created": self.created.isoformat().replace("+00:00", "Z"),
+            "files": dict(sorted(self.files.items())),
+        }
+        raw = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+        with (self.tmp / MANIFEST).open("wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.size += len(raw)
+        for sub in {Path(p).parent for p in self.files} | {Path(".")}:
+            _fsync_dir(self.tmp / sub)
+        final = self.parent / self.name
+        os.rename(self.tmp, final)  # atomic on one filesystem; never replaces: name is free
+        _fsync_dir(self.parent)
+        return final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass
+class LocalBackup:
+    name: str
+    path: Path
+    kind: str
+    created: str
+    counts: dict[str, int]
+    size_bytes: int
+    manifest: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class BackupListing:
+    directory: Path
+    backups: list[LocalBackup]
+    incomplete: list[Path]  # partial directories left by interrupted runs
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: not a backup (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: unreadable {MANIFEST}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise UsageError(f"{path}: {MANIFEST} has no file list")
+    return data
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _age_order(backup: LocalBackup) -> tuple[str, int]:
+    match = NAME_RE.match(backup.name)
+    return backup.created, int(match["n"] or 1) if match else 0
+
+
+def list_backups(directory: Path, kind: str | None = None) -> BackupListing:
+    """Complete backups, oldest first, and partial leftovers."""
+    backups: list[LocalBackup] = []
+    incomplete: list[Path] = []
+    if directory.is_dir():
+        for entry in sorted(directory.iterdir()):
+            if entry.name.startswith(".") and PARTIAL_MARK in entry.name:
+                incomplete.append(entry)
+                continue
+            match = NAME_RE.match(entry.name)
+            if not entry.is_dir() or match is None or not (entry / MANIFEST).is_file():
+                continue
+            if kind is not None and match["kind"] != kind:
+                continue
+            try:
+                manifest = read_manifest(entry)
+            except UsageError:
+                incomplete.append(entry)
+                continue
+            counts = manifest.get("counts")
+            backups.append(
+                LocalBackup(
+                    entry.name,
+                    entry,
+                    match["kind"],
+                    str(manifest.get("created", "")),
+                    dict(counts) if isinstance(counts, dict) else {},
+                    _dir_size(entry),
+                    manifest,
+                )
+            )
+    backups.sort(key=_age_order)
+    return BackupListing(directory, backups, incomplete)
+
+
+@dataclass
+class PruneResult:
+    directory: Path
+    keep_last: int
+    kept: list[str]
+    deleted: list[str]
+    dry_run: bool
+
+
+def prune_plan(directory: Path, keep_last: int) -> PruneResult:
+    """The newest `keep_last` backups of each kind stay; older ones go."""
+    if keep_last < 1:
+        raise UsageError("--keep-last must be at least 1")
+    listing = list_backups(directory)
+    kept: list[str] = []
+    deleted: list[str] = []
+    for kind in sorted({b.kind for b in listing.backups}):
+        mine = [b.name for b in listing.backups if b.kind == kind]
+        kept += mine[-keep_last:]
+        deleted += mine[:-keep_last]
+    return PruneResult(directory, keep_last, kept, deleted, dry_run=True)
+
+
+def prune_apply(plan: PruneResult) -> PruneResult:
+    for name in plan.deleted:
+        # Rename first so a half-deleted backup never looks complete.
+        doomed = plan.directory / f".{name}.deleting"
+        os.rename(plan.directory / name, doomed)
+        shutil.rmtree(doomed)
+    return PruneResult(plan.directory, plan.keep_last, plan.kept, plan.deleted, dry_run=False)
+
+
+def resolve(spec: str, directory: Path, kind: str) -> Path:
+    """A backup given as a path, a name under the backup dir, or `latest`."""
+    if spec == "latest":
+        listing = list_backups(directory, kind)
+        if not listing.backups:
+            raise UsageError(f"{directory}: no {kind} backups")
+        return listing.backups[-1].path
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    if "/" not in spec and (directory / spec).is_dir():
+        return directory / spec
+    raise UsageError(f"{spec}: no such backup (a directory, a name in {directory}, or latest)")
+
+
+def verify_checksums(path: Path, manifest: dict[str, Any]) -> list[str]:
+    """Problems with the backup's files: missing, outside the backup, or changed."""
+    problems: list[str] = []
+    for relpath, expected in sorted(manifest["files"].items()):
+        target = (path / relpath).resolve()
+        if path.resolve() not in target.parents:
+            problems.append(f"{relpath}: path outside the backup")
+            continue
+        if not target.is_file():
+            problems.append(f"{relpath}: missing")
+        elif sha256_file(target) != expected:
+            problems.append(f"{relpath}: sha256 mismatch (file changed or corrupted)")
+    return problems

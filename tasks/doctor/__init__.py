@@ -1,0 +1,95 @@
+"""`opskit doctor`: the monitoring README's troubleshooting guide, walked against the live
+stack. `run_doctor(stack)` is what the CLI and the TUI call; it prints nothing.
+
+Every check runs concurrently; a check whose backend cannot be read becomes a finding
+(`backend_error`) and the others still run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from opskit.errors import BackendError, UsageError
+from tasks.doctor import alerts, logs, memory, scraping
+from tasks.doctor.model import (
+    AREAS,
+    LEVELS,
+    AreaReport,
+    Check,
+    Context,
+    DoctorReport,
+    Finding,
+    exit_code,
+)
+
+if TYPE_CHECKING:
+    from opskit.config import Doctor
+    from opskit.stack import Stack
+
+CHECKS: list[Check] = [
+    Check("scraping", "targets_down", "prometheus", scraping.targets_down),
+    Check("scraping", "slow_scrapes", "prometheus", scraping.slow_scrapes),
+    Check("scraping", "config_reload", "prometheus", scraping.config_reload),
+    Check("scraping", "rule_evaluation", "prometheus", scraping.recording_rule_failures),
+    Check("logs", "cluster_health", "elasticsearch", logs.cluster_status),
+    Check("logs", "unassigned_shards", "elasticsearch", logs.unassigned_shards),
+    Check("logs", "todays_indices", "elasticsearch", logs.todays_indices),
+    Check("logs", "log_pipeline", "services", logs.log_pipeline),
+    Check("alerts", "alert_rule_errors", "prometheus", alerts.alert_rule_errors),
+    Check("alerts", "never_evaluated", "prometheus", alerts.never_evaluated),
+    Check("alerts", "alertmanager_connection", "prometheus", alerts.alertmanager_connection),
+    Check("alerts", "alertmanager_cluster", "alertmanager", alerts.alertmanager_cluster),
+    Check("alerts", "firing_not_delivered", "prometheus", alerts.firing_not_delivered),
+    Check("memory", "es_heap", "elasticsearch", memory.es_heap),
+    Check("memory", "prometheus_cardinality", "prometheus", memory.prometheus_cardinality),
+    Check("memory", "shards_per_node", "elasticsearch", memory.shards_per_node),
+]
+
+__all__ = ["AREAS", "CHECKS", "DoctorReport", "Finding", "run_doctor"]
+
+
+async def _run(check: Check, ctx: Context) -> list[Finding]:
+    try:
+        return await check.run(ctx)
+    except BackendError as exc:
+        return [
+            Finding(
+                check.name,
+                "critical",
+                exc.backend,
+                f"could not run: {exc.backend} {exc.title}: {exc.reason}",
+                {"backend": exc.backend, "error": exc.title},
+                exc.backend,
+                f"Make {exc.backend} reachable (is it running? is its URL, TLS and "
+                "authentication right in the config?) and run the doctor again.",
+                backend_error=exc.title,
+            )
+        ]
+
+
+async def run_doctor(
+    stack: Stack, only: str | None = None, options: Doctor | None = None
+) -> DoctorReport:
+    """Run the checks of one area (`only`) or all, concurrently, and judge them."""
+    if only is not None and only not in AREAS:
+        raise UsageError(f"unknown area {only!r} (areas: {', '.join(AREAS)})")
+    ctx = Context(stack, options or stack.settings.doctor, datetime.now(UTC))
+    chosen = [c for c in CHECKS if only is None or c.area == only]
+    results = await asyncio.gather(*(_run(c, ctx) for c in chosen))
+    areas: list[AreaReport] = []
+    for area, title in AREAS.items():
+        found = [f for c, fs in zip(chosen, results, strict=True) if c.area == area for f in fs]
+        if only is None or area == only:
+            areas.append(AreaReport(area, title, found))
+    everything = [f for a in areas for f in a.findings]
+    counts = Counter(f.severity for f in everything)
+    return DoctorReport(
+        context=stack.settings.context,
+        generated_at=ctx.now,
+        areas=areas,
+        unreachable=sorted({f.subject for f in everything if f.backend_error}),
+        counts={level: counts.get(level, 0) for level in LEVELS},
+        exit_code=exit_code(everything),
+    )

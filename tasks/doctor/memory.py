@@ -1,0 +1,126 @@
+"""High Memory Usage (and load): Elasticsearch heap per node, Prometheus head series and
+the metrics with the most series, shards per node against a ceiling."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from opskit.models import Shard
+from tasks.doctor.model import Context, Finding, Level
+
+HEAP_API = "elasticsearch GET /_nodes/stats/jvm"
+TSDB_API = "prometheus GET /api/v1/status/tsdb"
+SHARDS_API = "elasticsearch GET /_cat/shards + GET /_cluster/settings"
+TOP = 10
+
+
+async def es_heap(ctx: Context) -> list[Finding]:
+    opts = ctx.options
+    findings: list[Finding] = []
+    for n in await ctx.stack.elasticsearch.heap():
+        pct = n.heap_used_percent
+        severity: Level = (
+            "critical"
+            if pct >= opts.heap_critical_percent
+            else "warning"
+            if pct >= opts.heap_warning_percent
+            else "ok"
+        )
+        findings.append(
+            Finding(
+                "es_heap",
+                severity,
+                n.node,
+                f"{n.node}: JVM heap {pct:.0f}% used "
+                f"({n.heap_used_bytes / 2**20:.0f} of {n.heap_max_bytes / 2**20:.0f} MiB)",
+                {
+                    "heap_used_percent": pct,
+                    "heap_used_bytes": n.heap_used_bytes,
+                    "heap_max_bytes": n.heap_max_bytes,
+                    "warning_percent": opts.heap_warning_percent,
+                    "critical_percent": opts.heap_critical_percent,
+                },
+                HEAP_API,
+                ""
+                if severity == "ok"
+                else "Give Elasticsearch more heap (ES_JAVA_OPTS, at most half the RAM) or "
+                "reduce its load: fewer shards, shorter retention (README: High Memory Usage).",
+            )
+        )
+    return findings
+
+
+async def prometheus_cardinality(ctx: Context) -> list[Finding]:
+    opts = ctx.options
+    tsdb = await ctx.stack.prometheus.tsdb_status(TOP)
+    top = [{"metric": m, "series": n} for m, n in tsdb.top_metrics]
+    findings: list[Finding] = []
+    head: Level = "warning" if tsdb.head_series >= opts.head_series_warning else "ok"
+    findings.append(
+        Finding(
+            "prometheus_head_series",
+            head,
+            "prometheus",
+            f"{tsdb.head_series} series in the head block; most series: "
+            + ", ".join(f"{m} {n}" for m, n in tsdb.top_metrics[:3]),
+            {
+                "head_series": tsdb.head_series,
+                "warning_at": opts.head_series_warning,
+                "top_metrics": top,
+            },
+            TSDB_API,
+            ""
+            if head == "ok"
+            else "Drop unused series with metric_relabel_configs or shorten retention "
+            "(README: reduce retention, high cardinality metrics).",
+        )
+    )
+    for metric, count in tsdb.top_metrics:
+        if count >= opts.metric_series_warning:
+            findings.append(
+                Finding(
+                    "high_cardinality",
+                    "warning",
+                    metric,
+                    f"metric {metric} has {count} series",
+                    {"series": count, "warning_at": opts.metric_series_warning},
+                    TSDB_API,
+                    f"Add a metric_relabel_configs rule dropping the high-cardinality labels "
+                    f"of {metric} (README common issue 2).",
+                )
+            )
+    return findings
+
+
+async def shards_per_node(ctx: Context) -> list[Finding]:
+    es = ctx.stack.elasticsearch
+    shards: list[Shard] = await ctx.once("shards", es.shards)
+    ceiling = ctx.options.shard_ceiling or await es.max_shards_per_node()
+    where = "shard_ceiling" if ctx.options.shard_ceiling else "cluster.max_shards_per_node"
+    per_node = Counter(s.node for s in shards if s.node)
+    warn_at = ctx.options.shard_warning_ratio * ceiling
+    findings: list[Finding] = []
+    for node, count in sorted(per_node.items()):
+        severity: Level = (
+            "critical" if count >= ceiling else "warning" if count >= warn_at else "ok"
+        )
+        findings.append(
+            Finding(
+                "shards_per_node",
+                severity,
+                node,
+                f"{node}: {count} shards of a ceiling of {ceiling} ({where})",
+                {
+                    "shards": count,
+                    "ceiling": ceiling,
+                    "ceiling_from": where,
+                    "warning_ratio": ctx.options.shard_warning_ratio,
+                },
+                SHARDS_API,
+                ""
+                if severity == "ok"
+                else "Reduce the shard count (README: slow Elasticsearch): fewer shards per "
+                "index, shrink or delete old daily indices, or add nodes.",
+            )
+        )
+    return findings

@@ -1,0 +1,198 @@
+"""Prometheus Not Scraping Metrics: down targets by job and error class, slow scrapes,
+config reload status, failing recording rules."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from opskit.durations import parse_duration
+from opskit.models import Rule, Target
+from tasks.doctor.model import Context, Finding
+
+TARGETS_API = "prometheus GET /api/v1/targets"
+RULES_API = "prometheus GET /api/v1/rules"
+RUNTIME_API = "prometheus GET /api/v1/status/runtimeinfo"
+
+# error class -> the next step; the README's "service discovery not finding services" is dns
+ACTIONS = {
+    "connection refused": "Start the service behind job {job} or fix the port in its scrape "
+    "config (README: `docker-compose ps`, then curl the target from the Prometheus host).",
+    "dns": "Service discovery is not finding the service: fix the host name of job {job} in "
+    "prometheus.yml or its DNS record (README common issue 1).",
+    "timeout": "Find out why the /metrics endpoint of job {job} is slow, or raise its "
+    "scrape_timeout (still below scrape_interval).",
+    "http status": "Check metrics_path and that the service of job {job} serves metrics there.",
+    "tls": "Fix the scheme and tls_config (CA file, server name) of job {job}.",
+    "other": "Check network connectivity from Prometheus to job {job}'s targets "
+    "(README: curl the target from the Prometheus host).",
+}
+
+
+def classify(error: str) -> str:
+    """A scrape's lastError as one of the ACTIONS classes."""
+    text = error.lower()
+    if "lookup " in text and ("no such host" in text or "dial" in text or "server" in text):
+        return "dns"
+    if "connection refused" in text:
+        return "connection refused"
+    if "x509:" in text or "tls:" in text or "certificate" in text:
+        return "tls"
+    if "deadline exceeded" in text or "timeout" in text or "timed out" in text:
+        return "timeout"
+    if "server returned http status" in text:
+        return "http status"
+    return "other"
+
+
+async def fetch_targets(ctx: Context) -> list[Target]:
+    targets: list[Target] = await ctx.once("targets", ctx.stack.prometheus.targets)
+    return targets
+
+
+async def fetch_rules(ctx: Context) -> list[Rule]:
+    rules: list[Rule] = await ctx.once("rules", ctx.stack.prometheus.rules)
+    return rules
+
+
+async def targets_down(ctx: Context) -> list[Finding]:
+    targets = await fetch_targets(ctx)
+    groups: dict[tuple[str, str], list[Target]] = defaultdict(list)
+    for t in targets:
+        if t.health == "down":
+            groups[(t.job, classify(t.last_error))].append(t)
+    findings = [
+        Finding(
+            check="targets_down",
+            severity="critical",
+            subject=job,
+            summary=f"job {job}: {len(down)} of {sum(t.job == job for t in targets)} "
+            f"target(s) down ({kind}): {down[0].last_error}",
+            evidence={
+                "error_class": kind,
+                "down": len(down),
+                "targets_in_job": sum(t.job == job for t in targets),
+                "instances": [{"instance": t.instance, "last_error": t.last_error} for t in down],
+            },
+            source=TARGETS_API,
+            action=ACTIONS[kind].format(job=job),
+        )
+        for (job, kind), down in sorted(groups.items())
+    ]
+    if not findings:
+        findings.append(
+            Finding(
+                "targets_down",
+                "ok",
+                "",
+                f"all {len(targets)} active targets are up",
+                {"targets": len(targets), "down": 0},
+                TARGETS_API,
+            )
+        )
+    return findings
+
+
+def _timeout_seconds(target: Target) -> float | None:
+    try:
+        return parse_duration(target.scrape_timeout).total_seconds()
+    except ValueError:
+        return None
+
+
+async def slow_scrapes(ctx: Context) -> list[Finding]:
+    ratio = ctx.options.scrape_duration_ratio
+    findings: list[Finding] = []
+    for t in await fetch_targets(ctx):
+        timeout = _timeout_seconds(t)
+        if t.health != "up" or not timeout or t.last_scrape_duration < ratio * timeout:
+            continue
+        findings.append(
+            Finding(
+                "slow_scrapes",
+                "warning",
+                f"{t.job} {t.instance}",
+                f"{t.job} {t.instance}: last scrape took {t.last_scrape_duration:.2f}s "
+                f"of a {timeout:g}s timeout",
+                {
+                    "last_scrape_duration_seconds": round(t.last_scrape_duration, 3),
+                    "scrape_timeout_seconds": timeout,
+                    "ratio": round(t.last_scrape_duration / timeout, 2),
+                    "threshold_ratio": ratio,
+                },
+                TARGETS_API,
+                f"Speed up {t.job}'s /metrics (fewer series) or raise its scrape_timeout "
+                "before scrapes start failing.",
+            )
+        )
+    return findings or [
+        Finding(
+            "slow_scrapes",
+            "ok",
+            "",
+            f"no scrape above {ratio:.0%} of its timeout",
+            {"threshold_ratio": ratio},
+            TARGETS_API,
+        )
+    ]
+
+
+async def config_reload(ctx: Context) -> list[Finding]:
+    info: dict[str, Any] = await ctx.once("runtimeinfo", ctx.stack.prometheus.runtimeinfo)
+    evidence = {
+        "reload_config_success": info.get("reloadConfigSuccess"),
+        "last_config_time": info.get("lastConfigTime"),
+    }
+    if info.get("reloadConfigSuccess") is False:
+        return [
+            Finding(
+                "config_reload",
+                "critical",
+                "prometheus.yml",
+                "the last configuration reload failed: Prometheus runs an older config",
+                evidence,
+                RUNTIME_API,
+                "Run `promtool check config prometheus.yml`, fix the error it names "
+                "(README: `docker-compose logs prometheus`) and reload.",
+            )
+        ]
+    return [
+        Finding("config_reload", "ok", "", "last config reload succeeded", evidence, RUNTIME_API)
+    ]
+
+
+def rule_error(check: str, rule: Rule, consequence: str) -> Finding:
+    return Finding(
+        check,
+        "critical",
+        rule.name,
+        f"{rule.type} rule {rule.name} (group {rule.group}) fails: {rule.last_error}",
+        {
+            "group": rule.group,
+            "file": rule.file,
+            "query": rule.query,
+            "last_error": rule.last_error,
+            "last_evaluation": rule.last_evaluation,
+        },
+        RULES_API,
+        f"Fix the expression of {rule.name} in {rule.file or 'its rule file'} "
+        f"(try it in the /graph page) and reload: {consequence}.",
+    )
+
+
+async def recording_rule_failures(ctx: Context) -> list[Finding]:
+    rules = [r for r in await fetch_rules(ctx) if r.type == "recording"]
+    failing = [r for r in rules if r.health == "err"]
+    findings = [
+        rule_error("rule_evaluation", r, "the series it records are missing") for r in failing
+    ]
+    return findings or [
+        Finding(
+            "rule_evaluation",
+            "ok",
+            "",
+            f"all {len(rules)} recording rules evaluate",
+            {"recording_rules": len(rules), "failing": 0},
+            RULES_API,
+        )
+    ]

@@ -1,0 +1,147 @@
+"""Quarterly capacity planning: days until each filesystem is full (a least-squares line
+through 30 days of node exporter usage), Elasticsearch store growth against the data
+nodes' free space, and Prometheus TSDB growth against the disk it lives on."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from tasks.maintenance.framework import Level, Outcome, TaskContext, task
+
+DAY = 86400.0
+_DATE_IN_NAME = re.compile(r"(\d{4})[.\-_](\d{2})[.\-_](\d{2})")
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Pure: least-squares slope of (t, value) points per second; None under 2 points."""
+    n = len(points)
+    if n < 2:
+        return None
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return None
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+
+
+def days_until_full(points: list[tuple[float, float]], now: float) -> float | None:
+    """Pure: days from `now` until a used fraction (0..1) reaches 1 on its linear trend;
+    None when it is not growing."""
+    rate = slope(points)
+    if rate is None or rate <= 0:
+        return None
+    last_t, last_v = points[-1]
+    return max((1.0 - last_v) / rate - (now - last_t), 0.0) / DAY
+
+
+def level_for(days: float | None, horizon: int, critical: int) -> Level:
+    if days is None or days >= horizon:
+        return "info"
+    return "fail" if days < critical else "warn"
+
+
+def _when(days: float | None) -> str:
+    return "not growing" if days is None else f"full in {days:.0f} days"
+
+
+async def filesystems(ctx: TaskContext, out: Outcome) -> None:
+    opts = ctx.options
+    sel = opts.filesystem_selector
+    expr = f"1 - node_filesystem_avail_bytes{{{sel}}} / node_filesystem_size_bytes{{{sel}}}"
+    start = ctx.now - timedelta(days=opts.review_days)
+    series = await ctx.stack.prometheus.query_range(expr, start, ctx.now, 3600.0)
+    now = ctx.now.timestamp()
+    rows = {}
+    for labels, points in series:
+        subject = f"{labels.get('instance', '?')} {labels.get('mountpoint', '?')}"
+        span = points[-1][0] - points[0][0] if points else 0.0
+        if span < opts.min_history.total_seconds():
+            out.add("info", subject, f"only {span / 3600:.0f} h of history: no trend yet")
+            continue
+        days = days_until_full(points, now)
+        level = level_for(days, opts.capacity_horizon_days, opts.capacity_critical_days)
+        used = points[-1][1] * 100
+        out.add(level, subject, f"{used:.0f}% used, {_when(days)}", days=days)
+        rows[subject] = {"used_percent": round(used, 1), "days_until_full": days}
+    out.data["filesystems"] = rows
+
+
+def index_day(name: str, created: datetime | None) -> date | None:
+    """The day an index holds: the date in its name, else its creation day."""
+    m = _DATE_IN_NAME.search(name)
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    return created.date() if created else None
+
+
+async def elasticsearch_store(ctx: TaskContext, out: Outcome) -> None:
+    es = ctx.stack.elasticsearch
+    indices = await es.indices()
+    today = ctx.now.astimezone(UTC).date()
+    first = today - timedelta(days=ctx.options.review_days)
+    per_day: dict[date, int] = {}
+    for i in indices:
+        day = index_day(i.name, i.creation_date)
+        if day is not None and first <= day < today:
+            per_day[day] = per_day.get(day, 0) + i.store_size_bytes
+    stats = await es.call(es.es.nodes.stats, metric="fs")
+    free = sum(int(n["fs"]["total"].get("available_in_bytes", 0)) for n in stats["nodes"].values())
+    total = sum(i.store_size_bytes for i in indices)
+    growth = sum(per_day.values()) / len(per_day) if per_day else None
+    days = free / growth if growth else None
+    level = level_for(days, ctx.options.capacity_horizon_days, ctx.options.capacity_critical_days)
+    shown = f"{total / 2**30:.2f} GiB stored"
+    if growth:
+        shown += f", {growth / 2**20:.1f} MiB/day over {len(per_day)} days, {_when(days)}"
+    out.add(level, "elasticsearch", shown, days=days)
+    out.data["elasticsearch"] = {
+        "store_bytes": total,
+        "growth_bytes_per_day": growth,
+        "free_bytes": free,
+        "days_until_full": days,
+    }
+
+
+async def prometheus_tsdb(ctx: TaskContext, out: Outcome) -> None:
+    from tasks.prom_retention import gather
+
+    r = await gather(ctx.stack.prometheus, None)
+    growth, disk = r.growth_per_day_bytes, r.disk
+    days = disk.available_bytes / growth if growth and disk else None
+    level = level_for(days, ctx.options.capacity_horizon_days, ctx.options.capacity_critical_days)
+    shown = f"TSDB {(r.blocks_bytes or 0) / 2**20:.0f} MiB"
+    if growth:
+        shown += f", {growth / 2**20:.1f} MiB/day"
+    shown += f", {_when(days)}" if disk else ", disk unknown (no node exporter series)"
+    out.add(level, "prometheus", shown, days=days)
+    out.data["prometheus"] = {"growth_bytes_per_day": growth, "days_until_full": days}
+
+
+@task(
+    "quarterly",
+    "capacity",
+    "Capacity planning",
+    "Prometheus: node exporter filesystems and TSDB growth (30 days); Elasticsearch stores",
+)
+async def capacity(ctx: TaskContext) -> Outcome:
+    from opskit.errors import BackendUnreachable
+
+    out = Outcome()
+    for backend, part in (
+        ("prometheus", filesystems),
+        ("elasticsearch", elasticsearch_store),
+        ("prometheus", prometheus_tsdb),
+    ):
+        try:
+            await part(ctx, out)
+        except BackendUnreachable as exc:
+            if backend not in out.unreachable:
+                out.unreachable.append(backend)
+                out.add("fail", backend, str(exc))
+    out.data["horizon_days"] = ctx.options.capacity_horizon_days
+    return out

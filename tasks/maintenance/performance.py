@@ -1,0 +1,71 @@
+"""Monthly performance analysis: each `[baselines.NAME]` expression, averaged over the
+review window (a 1-hour subquery), against its expected value. Worse than expected by
+more than `tolerance` warns, by more than twice that fails; absent metrics are a "no
+data" finding, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from opskit.config import Baseline
+from opskit.errors import BadResponse
+from tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
+
+
+def judge(value: float, b: Baseline) -> tuple[Level, float]:
+    """Pure: (level, how much worse than expected as a ratio; negative is better)."""
+    if b.expected == 0:
+        worse = value if not b.higher_is_better else -value
+    elif b.higher_is_better:
+        worse = (b.expected - value) / abs(b.expected)
+    else:
+        worse = (value - b.expected) / abs(b.expected)
+    if worse > 2 * b.tolerance:
+        return "fail", worse
+    if worse > b.tolerance:
+        return "warn", worse
+    return "info", worse
+
+
+@task(
+    "monthly",
+    "performance",
+    "Performance analysis",
+    "Prometheus: every [baselines] expression averaged over the review window",
+)
+async def performance(ctx: TaskContext) -> Outcome:
+    baselines = {k: b for k, b in ctx.settings.baselines.items() if b.enabled}
+    if not baselines:
+        raise Skip("no baselines configured ([baselines.NAME])")
+    window = f"[{ctx.options.review_days}d:1h]"
+    out = Outcome()
+    rows: dict[str, dict[str, object]] = {}
+
+    async def one(name: str, b: Baseline) -> None:
+        expr = f"avg_over_time(({b.query}){window})"
+        try:
+            samples = await ctx.stack.prometheus.query(expr, ctx.now)
+        except BadResponse as exc:
+            out.add("fail", name, f"query error: {exc.reason}")
+            rows[name] = {"expected": b.expected, "value": None, "error": exc.reason}
+            return
+        values = [s.value for s in samples if math.isfinite(s.value)]
+        if not values:
+            out.add("warn", name, "no data: the metrics behind this baseline are absent")
+            rows[name] = {"expected": b.expected, "value": None}
+            return
+        value = max(values) if not b.higher_is_better else min(values)
+        level, worse = judge(value, b)
+        unit = b.unit
+        shown = f"{value:.4g}{unit} against a baseline of {b.expected:g}{unit}"
+        if level == "info":
+            out.add(level, name, shown)
+        else:
+            out.add(level, name, f"{shown}: {worse:.0%} worse", value=value)
+        rows[name] = {"expected": b.expected, "value": round(value, 6), "worse": round(worse, 4)}
+
+    await asyncio.gather(*(one(n, b) for n, b in baselines.items()))
+    out.findings.sort(key=lambda f: f.subject)
+    out.data = {"window_days": ctx.options.review_days, "baselines": dict(sorted(rows.items()))}
+    return out

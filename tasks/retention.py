@@ -1,0 +1,340 @@
+"""Index retention: which indices a policy acts on (pure), and doing it safely.
+
+Age comes from the date in the index name (a timestring; the index counts as old once
+the whole period it names, e.g. the whole day, lies before the cutoff) or from the
+creation date. Data streams, hidden and system indices are never selected by a pattern,
+only by their exact name; names without a parseable date are left alone and reported.
+With `snapshot_first`, an index is acted on only when a snapshot taken in this run that
+contains it was verified SUCCESS.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from opskit.config import RetentionPolicy
+from opskit.errors import BackendError, NotFound
+from opskit.periods import parse_period
+from opskit.timestrings import compile_timestring
+from tasks.batches import batches, index_states
+from tasks.snapshots import ProgressFn, SnapshotInfo, snapshot_name, take_snapshot
+
+if TYPE_CHECKING:
+    from opskit.clients.elasticsearch import ElasticsearchClient
+
+WILDCARDS = set("*?[")
+
+
+@dataclass(frozen=True)
+class IndexFacts:
+    name: str
+    status: str  # open | close
+    created: datetime | None
+    hidden: bool = False
+    system: bool = False
+    data_stream: str | None = None
+
+
+@dataclass
+class Decision:
+    index: str
+    reason: str
+    age_from: datetime | None = None  # the instant the index's age is counted from
+
+
+@dataclass
+class PolicyPlan:
+    policy: str
+    pattern: str
+    action: str
+    keep: str
+    timestring: str | None
+    snapshot_first: bool
+    cutoff: datetime
+    act: list[Decision] = field(default_factory=list)
+    kept: list[Decision] = field(default_factory=list)
+    skipped: list[Decision] = field(default_factory=list)
+
+
+@dataclass
+class RetentionPlan:
+    now: datetime
+    policies: list[PolicyPlan]
+
+    @property
+    def empty(self) -> bool:
+        return not any(p.act for p in self.policies)
+
+
+def matches(name: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _protected(facts: IndexFacts, pattern: str) -> str | None:
+    """Why a pattern may not select this index (None: it may)."""
+    if not (set(pattern) & WILDCARDS) and pattern == facts.name:
+        return None  # named exactly: the operator means it
+    if facts.data_stream:
+        return f"backing index of data stream {facts.data_stream} (name it to act on it)"
+    if facts.system:
+        return "system index (name it to act on it)"
+    if facts.hidden or facts.name.startswith("."):
+        return "hidden index (name it to act on it)"
+    return None
+
+
+def plan_policy(
+    policy: RetentionPolicy,
+    indices: list[IndexFacts],
+    now: datetime,
+    taken: Collection[str] = (),
+) -> PolicyPlan:
+    """Pure: the indices `policy` acts on at `now`, with reasons, and those it leaves."""
+    period = parse_period(policy.keep)
+    cutoff = period.before(now)
+    ts = compile_timestring(policy.timestring) if policy.timestring else None
+    plan = PolicyPlan(
+        policy.name,
+        policy.pattern,
+        policy.action,
+        policy.keep,
+        policy.timestring,
+        policy.snapshot_first,
+        cutoff,
+    )
+    for facts in sorted(indices, key=lambda f: f.name):
+        if not matches(facts.name, policy.pattern):
+            continue
+        why_not = _protected(facts, policy.pattern)
+        if why_not is None and facts.name in taken:
+            why_not = "already acted on by an earlier policy"
+        if why_not:
+            plan.skipped.append(Decision(facts.name, why_not))
+            continue
+        if ts is not None:
+            period_of = ts.period(facts.name)
+            if period_of is None:
+                plan.skipped.append(Decision(facts.name, f"no date matching {ts.text} in the name"))
+                continue
+            age_from, what = period_of[1], f"named period ended {period_of[1]:%Y-%m-%d %H:%M}"
+        else:
+            if facts.created is None:
+                plan.skipped.append(Decision(facts.name, "no creation date"))
+                continue
+            age_from, what = facts.created, f"created {facts.created:%Y-%m-%d %H:%M}"
+        if age_from > cutoff:
+            plan.kept.append(Decision(facts.name, f"{what}, within {policy.keep}", age_from))
+            continue
+        skip = _action_skip(policy, facts)
+        if skip:
+            plan.skipped.append(Decision(facts.name, skip, age_from))
+            continue
+        plan.act.append(Decision(facts.name, f"{what}, older than {policy.keep}", age_from))
+    return plan
+
+
+def _action_skip(policy: RetentionPolicy, facts: IndexFacts) -> str | None:
+    closed = facts.status == "close"
+    if closed and policy.action == "close":
+        return "already closed"
+    if closed and policy.action == "forcemerge":
+        return "closed: cannot force-merge"
+    if closed and policy.snapshot_first:
+        return "closed: cannot be snapshotted first, so left alone"
+    return None
+
+
+def plan_all(
+    policies: list[RetentionPolicy], indices: list[IndexFacts], now: datetime
+) -> RetentionPlan:
+    taken: set[str] = set()
+    plans = []
+    for policy in policies:
+        plan = plan_policy(policy, indices, now, taken)
+        taken.update(d.index for d in plan.act)
+        plans.append(plan)
+    return RetentionPlan(now, plans)
+
+
+# ------------------------------------------------------------------ reading the cluster
+
+
+async def index_facts(es: ElasticsearchClient, patterns: list[str]) -> list[IndexFacts]:
+    """What the planner needs about every index matching the patterns (hidden included, so
+    it can report them)."""
+    joined = ",".join(sorted(set(patterns)))
+    try:
+        resolved = await es.call(es.es.indices.resolve_index, name=joined, expand_wildcards="all")
+        rows = await es.call(
+            es.es.cat.indices,
+            index=joined,
+            format="json",
+            h="index,status,creation.date",
+            expand_wildcards="all",
+        )
+    except NotFound:  # an exactly named index that does not exist
+        return []
+    created = {str(r["index"]): r.get("creation.date") for r in rows}
+
+    def parse() -> list[IndexFacts]:
+        out = []
+        for i in resolved.get("indices", []):
+            attrs = set(i.get("attributes", []))
+            raw = created.get(i["name"])
+            out.append(
+                IndexFacts(
+                    name=str(i["name"]),
+                    status="close" if "closed" in attrs else "open",
+                    created=datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None,
+                    hidden="hidden" in attrs,
+                    system="system" in attrs,
+                    data_stream=i.get("data_stream"),
+                )
+            )
+        return out
+
+    return es.parse("resolve index", parse)
+
+
+# ------------------------------------------------------------------ applying
+
+
+@dataclass
+class PolicyOutcome:
+    policy: str
+    action: str
+    planned: list[str]
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_protected: list[str] = field(default_factory=list)
+    snapshot: SnapshotInfo | None = None
+    snapshot_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.not_protected and self.snapshot_error is None
+
+
+@dataclass
+class ApplyResult:
+    now: datetime
+    outcomes: list[PolicyOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+async def apply_plan(
+    es: ElasticsearchClient,
+    plan: RetentionPlan,
+    repository: str,
+    on_progress: ProgressFn | None = None,
+) -> ApplyResult:
+    outcomes = []
+    for p in plan.policies:
+        outcomes.append(await apply_policy(es, p, repository, on_progress))
+    return ApplyResult(plan.now, outcomes)
+
+
+async def apply_policy(
+    es: ElasticsearchClient,
+    plan: PolicyPlan,
+    repository: str,
+    on_progress: ProgressFn | None = None,
+) -> PolicyOutcome:
+    targets = [d.index for d in plan.act]
+    out = PolicyOutcome(plan.policy, plan.action, targets)
+    if not targets:
+        return out
+    if plan.snapshot_first:
+        targets = await _protect(es, plan, repository, targets, out, on_progress)
+    if targets:
+        await _act(es, plan.action, targets, out)
+    return out
+
+
+async def _protect(
+    es: ElasticsearchClient,
+    plan: PolicyPlan,
+    repository: str,
+    targets: list[str],
+    out: PolicyOutcome,
+    on_progress: ProgressFn | None,
+) -> list[str]:
+    """Snapshot the targets; only those in a verified SUCCESS snapshot may go ahead."""
+    name = snapshot_name(f"retention-{plan.policy}-%Y.%m.%d-%H%M%S-%f")
+    try:
+        info = await take_snapshot(es, repository, name, targets, on_progress=on_progress)
+    except BackendError as exc:
+        out.snapshot_error = exc.reason
+        out.not_protected = list(targets)
+        return []
+    out.snapshot = info
+    if not info.ok:
+        detail = "; ".join(info.failures[:3]) or info.reason or ""
+        out.snapshot_error = f"snapshot {name} ended {info.state}: {detail}".rstrip(": ")
+        out.not_protected = list(targets)
+        return []
+    contained = set(info.indices)
+    out.not_protected = [t for t in targets if t not in contained]
+    return [t for t in targets if t in contained]
+
+
+async def _act(
+    es: ElasticsearchClient, action: str, targets: list[str], out: PolicyOutcome
+) -> None:
+    """Run the action in URL-safe batches; check what is left, retry it once, report it."""
+    run, left = _ACTIONS[action]
+    pending = list(targets)
+    errors: dict[str, str] = {}
+    for _attempt in range(2):
+        errored: set[str] = set()
+        for batch in batches(pending):
+            try:
+                await run(es, batch)
+            except BackendError as exc:
+                errors.update({i: exc.reason for i in batch})
+                errored.update(batch)
+        remaining = set(await left(es, pending)) if left is not None else errored
+        pending = [i for i in pending if i in remaining]
+        if not pending:
+            break
+    out.done = [t for t in targets if t not in pending]
+    out.failed = {i: errors.get(i, "still present after retry") for i in pending}
+
+
+async def _delete(es: ElasticsearchClient, batch: list[str]) -> None:
+    await es.call(es.es.indices.delete, index=",".join(batch), expand_wildcards="none")
+
+
+async def _close(es: ElasticsearchClient, batch: list[str]) -> None:
+    await es.call(es.es.indices.close, index=",".join(batch), expand_wildcards="none")
+
+
+async def _forcemerge(es: ElasticsearchClient, batch: list[str]) -> None:
+    await es.call(
+        es.es.indices.forcemerge, index=",".join(batch), max_num_segments=1, expand_wildcards="none"
+    )
+
+
+async def _still_present(es: ElasticsearchClient, names: list[str]) -> list[str]:
+    return list(await index_states(es, names))
+
+
+async def _still_open(es: ElasticsearchClient, names: list[str]) -> list[str]:
+    return [n for n, s in (await index_states(es, names)).items() if s == "open"]
+
+
+Runner = Callable[["ElasticsearchClient", list[str]], Awaitable[None]]
+Checker = Callable[["ElasticsearchClient", list[str]], Awaitable[list[str]]]
+# action -> (run one batch, which of the names still need it; None: only errors tell)
+_ACTIONS: dict[str, tuple[Runner, Checker | None]] = {
+    "delete": (_delete, _still_present),
+    "close": (_close, _still_open),
+    "forcemerge": (_forcemerge, None),
+}
