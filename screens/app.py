@@ -18,6 +18,7 @@ from opskit.live import SOURCES, LiveState, Poller
 from opskit.stack import Stack
 from screens.alerts import AlertsScreen, SilencesScreen
 from screens.base import LiveScreen
+from screens.doctor import DoctorScreen
 from screens.indices import IndicesScreen
 from screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
 from screens.overview import OverviewScreen
@@ -25,6 +26,7 @@ from screens.tables import QueuesScreen, ServicesScreen, TargetsScreen
 
 if TYPE_CHECKING:
     from opskit.models import Alert, Silence
+    from tasks.doctor.model import DoctorReport
 
 SCREENS_BY_NAME: dict[str, type[LiveScreen]] = {
     "overview": OverviewScreen,
@@ -34,6 +36,7 @@ SCREENS_BY_NAME: dict[str, type[LiveScreen]] = {
     "queues": QueuesScreen,
     "indices": IndicesScreen,
     "services": ServicesScreen,
+    "doctor": DoctorScreen,
 }
 ContextLoader = Callable[[str], Settings]
 
@@ -56,6 +59,7 @@ class OpskitApp(App[None]):
         Binding("4", "switch_mode('queues')", "Queues", show=False, id="queues"),
         Binding("5", "switch_mode('indices')", "Indices", show=False, id="indices"),
         Binding("6", "switch_mode('services')", "Services", show=False, id="services"),
+        Binding("7", "switch_mode('doctor')", "Doctor", show=False, id="doctor"),
     ]
 
     def __init__(
@@ -76,6 +80,8 @@ class OpskitApp(App[None]):
         self.state = state or LiveState()
         self.faults_only = False
         self.initial_mode = "overview"
+        self.doctor_report: DoctorReport | None = None
+        self.doctor_running = False
         self.stack: Stack | None = None
         self.poller: Poller | None = None
         self._poll_worker: Worker[None] | None = None
@@ -194,6 +200,24 @@ class OpskitApp(App[None]):
         yield SystemCommand(
             "Switch context", "Another cluster from the config", self.action_switch_context
         )
+
+    def run_doctor(self) -> None:
+        if self.stack is None or self.doctor_running:
+            return
+        self.doctor_running = True
+        self.refresh_screen()
+        self.run_worker(self._doctor(self.stack), group="doctor", exclusive=True)
+
+    async def _doctor(self, stack: Stack) -> None:
+        from tasks.doctor import run_doctor
+
+        try:
+            self.doctor_report = await run_doctor(stack)
+        except OpskitError as exc:
+            self.notify(f"doctor: {exc}", severity="error")
+        finally:
+            self.doctor_running = False
+        self.refresh_screen()
 
     # ------------------------------------------------------------------ write actions
     def open_silence_form(self, alert: Alert) -> None:

@@ -189,3 +189,46 @@ async def test_every_screen_renders_against_the_lab(lab: Lab, mode: str) -> None
         app.switch_mode(mode)
         await pilot.pause()
         assert app.screen.query_one("#context-bar").render()
+
+
+async def test_doctor_screen_shows_the_doctor_report(lab: Lab) -> None:
+    app = OpskitApp(lab_settings(lab, OPSKIT_PROMETHEUS_RETRIES="0"), interval=2.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7")
+        assert await until(pilot.pause, lambda: app.doctor_report is not None, 60)
+        assert app.doctor_report is not None
+        found = {
+            (f.check, f.subject) for f in app.doctor_report.findings() if f.severity == "critical"
+        }
+        assert any("email-service" in subject for _, subject in found), found
+        assert await until(pilot.pause, lambda: len(table_keys(app)) > 0)
+        await pilot.press("f")  # faults only: no ok rows
+        await pilot.pause()
+        severities = {str(app.screen.query_one(KeyedTable).get_row(k)[1]) for k in table_keys(app)}
+        assert severities <= {"warning", "critical"}
+
+
+async def test_a_faulty_elasticsearch_leaves_the_rest_refreshing(lab: Lab) -> None:
+    from tests.reliability.faults import fault_proxy
+
+    with fault_proxy(lab.elasticsearch) as proxy:
+        settings = lab_settings(
+            lab, OPSKIT_ELASTICSEARCH_URL=proxy.url, OPSKIT_ELASTICSEARCH_RETRIES="0"
+        )
+        app = OpskitApp(settings, interval=0.5)
+        async with app.run_test(size=SIZE) as pilot:
+            assert await until(pilot.pause, lambda: app.state["indices"].status == "ok")
+            good = len(app.state["indices"].value or [])
+            for fault in ({"mode": "status", "status": 503}, {"mode": "shape"}):
+                proxy.set(**fault)  # type: ignore[arg-type]
+                assert await until(pilot.pause, lambda: app.state["indices"].status == "stale")
+                assert len(app.state["indices"].value or []) == good  # last good data kept
+                before = app.state["targets"].last_ok
+                assert await until(pilot.pause, lambda b=before: app.state["targets"].last_ok != b)
+                assert app.state["targets"].status == "ok"
+                tile = app.screen.query_one("#tile-indices")
+                assert tile.has_class("-stale")
+                proxy.set("none")
+                app.poller.refresh_now() if app.poller else None
+                assert await until(pilot.pause, lambda: app.state["indices"].status == "ok", 60)
+                assert not tile.has_class("-stale")
