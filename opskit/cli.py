@@ -43,6 +43,8 @@ COMMANDS = {
     "restore": "opskit.commands.backup:restore",
     "snapshots": "opskit.commands.es_backup:snapshots",
     "retention": "opskit.commands.retention:retention",
+    "maintenance": "opskit.commands.maintenance:maintenance",
+    "schedule": "opskit.commands.schedule:schedule",
 }
 HELP = {
     "status": "One summary of the whole stack; exit code says how it is.",
@@ -63,6 +65,8 @@ HELP = {
     "restore": "Restore a backend from a backup (elasticsearch snapshot, grafana).",
     "snapshots": "List, delete and prune Elasticsearch snapshots.",
     "retention": "Index retention policies (plan, apply) and Prometheus retention sizing.",
+    "maintenance": "Weekly, monthly and quarterly checklists: checks, reports, metrics.",
+    "schedule": "Run the maintenance schedule, or print crontab / systemd entries.",
 }
 
 
@@ -101,6 +105,8 @@ class App:
             from opskit.config import load
 
             self._loaded = load(self.config_path, self.context, self.env_file)
+            for warning in self._loaded.warnings:
+                print(f"opskit: warning: {warning}", file=sys.stderr)
         return self._loaded
 
     @property

@@ -560,6 +560,29 @@ class Loaded:
     path: Path | None
     contexts: dict[str, dict[str, Any]]
     raw: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _holds_secrets(data: object) -> bool:
+    if isinstance(data, dict):
+        return any((k in SECRET_KEYS and v) or _holds_secrets(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_holds_secrets(v) for v in data)
+    return False
+
+
+def exposure_warning(path: Path, what: str) -> str | None:
+    """A warning when a file holding secrets can be read by other users."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (
+            f"{path} holds {what} and is readable by other users (mode {mode:04o}); "
+            f"run: chmod 600 {path}"
+        )
+    return None
 
 
 def load(
@@ -605,7 +628,13 @@ def load(
         settings = Settings.model_validate(layered.data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, layered, where)) from None
-    return Loaded(settings, layered.sources, path, contexts, file_data)
+    warnings = []
+    if path is not None and _holds_secrets({**file_data, "contexts": contexts}):
+        warnings.append(exposure_warning(path, "secrets"))
+    if env_file is not None:
+        warnings.append(exposure_warning(env_file, "credentials"))
+    found = [w for w in warnings if w]
+    return Loaded(settings, layered.sources, path, contexts, file_data, found)
 
 
 def _describe(exc: ValidationError, layered: Layered, where: str) -> str:

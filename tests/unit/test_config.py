@@ -265,3 +265,29 @@ def _to_toml(data: dict[str, object]) -> str:
             tables.append(f"[{k}]")
             tables += [f"{kk} = {scalar(vv)}" for kk, vv in v.items()]
     return "\n".join(top + tables) + "\n"
+
+
+def test_secret_config_readable_by_others_is_warned(tmp_path: Path) -> None:
+    path = write(tmp_path, '[grafana]\npassword = "s3cret-pw"\n')
+    path.chmod(0o644)
+    loaded = load(config=path, environ=env(tmp_path))
+    assert len(loaded.warnings) == 1 and "chmod 600" in loaded.warnings[0]
+    assert "s3cret-pw" not in loaded.warnings[0]
+    path.chmod(0o600)
+    assert load(config=path, environ=env(tmp_path)).warnings == []
+    plain = write(tmp_path, '[grafana]\nurl = "http://g:3000"\n')
+    plain.chmod(0o644)
+    assert load(config=plain, environ=env(tmp_path)).warnings == []  # no secrets: no warning
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("GRAFANA_PASSWORD=x\n")
+    dotenv.chmod(0o640)
+    warned = load(env_file=dotenv, environ=env(tmp_path)).warnings
+    assert any(str(dotenv) in w for w in warned)
+    proc = subprocess.run(
+        [sys.executable, "-m", "opskit", "--env-file", str(dotenv), "config", "show"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env(tmp_path)},
+        cwd=ROOT,
+    )
+    assert "readable by other users" in proc.stderr
