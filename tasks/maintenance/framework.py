@@ -142,6 +142,7 @@ class Task:
     reads: str  # the backends and APIs it reads, for `maintenance list` and the docs
     run: TaskFn
     destructive: bool = False
+    seq: int = 0  # registration order within its module
 
 
 REGISTRY: dict[str, dict[str, Task]] = {c: {} for c in CADENCES}
@@ -153,7 +154,8 @@ def task(
     """Register a task function under a cadence."""
 
     def register(fn: TaskFn) -> TaskFn:
-        REGISTRY[cadence][name] = Task(cadence, name, title, reads, fn, destructive)
+        seq = len(REGISTRY[cadence])
+        REGISTRY[cadence][name] = Task(cadence, name, title, reads, fn, destructive, seq)
         return fn
 
     return register
@@ -162,9 +164,13 @@ def task(
 def tasks_for(cadence: str) -> list[Task]:
     if cadence not in CADENCES:
         raise UsageError(f"unknown cadence {cadence!r} (one of: {', '.join(CADENCES)})")
-    for module in MODULES[cadence]:
+    modules = MODULES[cadence]
+    for module in modules:
         importlib.import_module(module)
-    return list(REGISTRY[cadence].values())
+    # the order of MODULES, then of definition, whatever imported a module first
+    return sorted(
+        REGISTRY[cadence].values(), key=lambda t: (modules.index(t.run.__module__), t.seq)
+    )
 
 
 def select(tasks: list[Task], only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Task]:
@@ -225,7 +231,9 @@ async def run_task(t: Task, ctx: TaskContext) -> TaskResult:
 def _summary(findings: list[Finding]) -> str:
     problems = [f for f in findings if f.level != "info"]
     if not problems:
-        return "ok"
+        if len(findings) == 1:
+            return f"{findings[0].subject}: {findings[0].message}"
+        return f"{len(findings)} checked, no problems" if findings else "ok"
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{first.subject}: {first.message}{more}"

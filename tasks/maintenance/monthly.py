@@ -14,6 +14,7 @@ from tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
 from tasks.maintenance.promql import Threshold, split_threshold
 
 MAX_POINTS = 10_000
+MIN_HOURS = 24  # hourly points of an expression needed to judge its threshold
 
 
 def history_step(window: timedelta, step: timedelta) -> timedelta:
@@ -31,6 +32,7 @@ async def distribution(ctx: TaskContext, t: Threshold, days: int) -> dict[str, f
         "p99": f"{agg}(quantile_over_time(0.99, ({t.lhs}){window}))",
         "min": f"min(min_over_time(({t.lhs}){window}))",
         "max": f"max(max_over_time(({t.lhs}){window}))",
+        "hours": f"max(count_over_time(({t.lhs}){window}))",
     }
     prom = ctx.stack.prometheus
     answers = await asyncio.gather(*(prom.query(e, ctx.now) for e in exprs.values()))
@@ -46,6 +48,11 @@ def place(t: Threshold, dist: dict[str, float | None]) -> tuple[Level, str]:
     p50, p95, p99, top, bottom = (dist[k] for k in ("p50", "p95", "p99", "max", "min"))
     if p50 is None or top is None or bottom is None:
         return "warn", "no data for the expression in the review window: the rule cannot fire"
+    if (dist.get("hours") or 0) < MIN_HOURS:
+        return (
+            "info",
+            f"only {dist.get('hours') or 0:g} hour(s) of the expression: too few to judge",
+        )
     upper = t.op in (">", ">=")
     shown = f"threshold {t.value:g}; observed p50 {p50:g}, p95 {p95:g}, p99 {p99:g}, max {top:g}"
     if (t.value < p50) if upper else (t.value > p50):
