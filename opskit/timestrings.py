@@ -31,13 +31,14 @@ _SEPARATORS = "._-"
 class Timestring:
     text: str
     pattern: re.Pattern[str]
+    loose: re.Pattern[str]  # any date-shaped run: more than one makes a name ambiguous
     unit: str  # year | month | day | hour: the length of the period one name covers
 
     def period(self, name: str) -> tuple[datetime, datetime] | None:
         """The UTC period [start, end) the name's date stands for, or None when the name has
         no date in this form (or more than one)."""
         found = self.pattern.findall(name)
-        if len(found) != 1:
+        if len(found) != 1 or len(self.loose.findall(name)) != 1:
             return None
         try:
             start = datetime.strptime(found[0], self.text).replace(tzinfo=UTC)
@@ -88,4 +89,5 @@ def compile_timestring(text: str) -> Timestring:
     sep = re.escape(_SEPARATORS)
     body = "".join(parts)
     pattern = re.compile(f"(?<!\\d)({body})(?![{sep}]?\\d)")
-    return Timestring(text, pattern, unit)
+    loose = re.compile(f"(?<!\\d){body}(?!\\d)")
+    return Timestring(text, pattern, loose, unit)

@@ -63,37 +63,57 @@ async def snapshot(app: OpskitApp, names: list[str], snap: str) -> bool:
 
 
 def confirm_delete(app: OpskitApp, names: list[str]) -> None:
-    from tasks.snapshots import DEFAULT_TEMPLATE, snapshot_name
-
     repo = app.settings.elasticsearch.snapshot_repository
-    snap = snapshot_name(DEFAULT_TEMPLATE)
     plan = (
-        f"1. Take snapshot {snap} in repository {repo!r} of:\n{_listing(names)}\n"
-        f"2. Only if it finishes SUCCESS, DELETE these {len(names)} index(es).\n\n"
-        "Restore later with: opskit restore elasticsearch " + snap
+        f"1. Take a snapshot in repository {repo!r} of:\n{_listing(names)}\n"
+        f"2. Only the indices in that snapshot, verified SUCCESS, are DELETED "
+        f"({len(names)} selected).\n\n"
+        "The same code as `opskit retention ... --snapshot-first` runs this."
     )
 
     def done(yes: bool | None) -> None:
         if yes:
-            app.run_worker(snapshot_then_delete(app, names, snap), group="actions")
+            app.run_worker(snapshot_then_delete(app, names), group="actions")
 
     app.push_screen(Confirm(f"Delete {len(names)} index(es)?", plan), done)
 
 
-async def snapshot_then_delete(app: OpskitApp, names: list[str], snap: str) -> None:
-    from tasks.retention import delete_indices
+async def snapshot_then_delete(app: OpskitApp, names: list[str]) -> None:
+    """A one-off snapshot-first delete policy over exactly these indices."""
+    from datetime import UTC, datetime
 
-    if not await snapshot(app, names, snap) or app.stack is None:
-        app.notify("nothing deleted", severity="warning")
+    from tasks.retention import Decision, PolicyPlan, apply_policy
+
+    if app.stack is None or app.settings.read_only:
         return
-    try:
-        result = await delete_indices(app.stack.elasticsearch, names)
-    except OpskitError as exc:
-        app.notify(f"delete failed: {exc}", severity="error", timeout=10)
-        return
-    app.notify(
-        f"deleted {len(result.deleted)} index(es); {len(result.failed)} could not be deleted",
-        timeout=6,
+    now = datetime.now(UTC)
+    plan = PolicyPlan(
+        policy="tui",
+        pattern=",".join(names),
+        action="delete",
+        keep="selected",
+        timestring=None,
+        snapshot_first=True,
+        cutoff=now,
+        act=[Decision(n, "selected in the TUI") for n in names],
     )
+    app.notify(f"snapshot of {len(names)} index(es) started; delete follows if SUCCESS", timeout=4)
+    try:
+        out = await apply_policy(
+            app.stack.elasticsearch, plan, app.settings.elasticsearch.snapshot_repository
+        )
+    except OpskitError as exc:
+        app.notify(f"delete failed: {exc}; nothing deleted", severity="error", timeout=10)
+        return
+    if out.snapshot_error:
+        app.notify(f"{out.snapshot_error}; nothing deleted", severity="error", timeout=10)
+    else:
+        snap = out.snapshot.name if out.snapshot else "?"
+        note = f"; {len(out.failed)} could not be deleted" if out.failed else ""
+        app.notify(
+            f"deleted {len(out.done)} index(es) after snapshot {snap}{note}",
+            severity="warning" if out.failed else "information",
+            timeout=8,
+        )
     if app.poller is not None:
         app.poller.refresh_now(("indices", "cluster"))

@@ -186,13 +186,15 @@ async def progress(es: ElasticsearchClient, repository: str, name: str) -> Snaps
     def parse() -> SnapshotProgress:
         s = body["snapshots"][0]
         shards, stats = s.get("shards_stats", {}), s.get("stats", {})
+        total = int(stats.get("incremental", {}).get("size_in_bytes", 0))
+        done = int(stats.get("processed", {}).get("size_in_bytes", 0))
         return SnapshotProgress(
             name=name,
             state=str(s.get("state", "")),
             shards_done=int(shards.get("done", 0)) + int(shards.get("failed", 0)),
             shards_total=int(shards.get("total", 0)),
-            bytes_done=int(stats.get("processed", {}).get("size_in_bytes", 0)),
-            bytes_total=int(stats.get("incremental", {}).get("size_in_bytes", 0)),
+            bytes_done=total if s.get("state") == "SUCCESS" else done,
+            bytes_total=total,
         )
 
     return es.parse("snapshot status", parse)

@@ -41,7 +41,7 @@ def snapshot_progress(enabled: bool) -> Iterator[snaps.ProgressFn | None]:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} shards  {task.fields[bytes]}"),
+        TextColumn("{task.fields[shards]} shards  {task.fields[bytes]}"),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
@@ -49,10 +49,14 @@ def snapshot_progress(enabled: bool) -> Iterator[snaps.ProgressFn | None]:
 
         def update(p: snaps.SnapshotProgress) -> None:
             if p.name not in tasks:
-                tasks[p.name] = bar.add_task(f"snapshot {p.name}", total=None, bytes="")
+                tasks[p.name] = bar.add_task(f"snapshot {p.name}", total=None, shards="", bytes="")
             size = f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)}"
             bar.update(
-                tasks[p.name], completed=p.shards_done, total=p.shards_total or None, bytes=size
+                tasks[p.name],
+                completed=p.shards_done,
+                total=p.shards_total or None,
+                shards=f"{p.shards_done}/{p.shards_total}",
+                bytes=size,
             )
 
         yield update

@@ -8,8 +8,8 @@ import shutil
 import urllib.error
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +46,15 @@ def index_names(lab: Lab, pattern: str) -> set[str]:
         f"{lab.elasticsearch}/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all"
     )
     return {r["index"] for r in rows}
+
+
+def delete_indices(lab: Lab, pattern: str) -> None:
+    """Delete by exact names (Elasticsearch 8 refuses wildcard deletes), and check."""
+    assert pattern.startswith(("opskit-test-", "restored-opskit-test-")), pattern
+    names = sorted(index_names(lab, pattern))
+    for start in range(0, len(names), 40):
+        es_request(lab, "DELETE", "/" + ",".join(names[start : start + 40]))
+    assert index_names(lab, pattern) == set(), f"could not clean up {pattern}"
 
 
 def documents(lab: Lab, index: str) -> list[dict[str, Any]]:
@@ -100,7 +109,7 @@ def daily(lab: Lab) -> Iterator[DailyIndices]:
     prefix = unique_prefix("ret")
     made = make_daily(lab, prefix)
     yield made
-    es_request(lab, "DELETE", f"/{prefix}*?expand_wildcards=all")
+    delete_indices(lab, f"{prefix}*")
 
 
 @pytest.fixture
@@ -108,8 +117,8 @@ def scratch_prefix(lab: Lab) -> Iterator[str]:
     """A prefix for indices a test creates itself; everything under it is deleted after."""
     prefix = unique_prefix("bk")
     yield prefix
-    es_request(lab, "DELETE", f"/{prefix}*?expand_wildcards=all")
-    es_request(lab, "DELETE", f"/restored-{prefix}*?expand_wildcards=all")
+    delete_indices(lab, f"{prefix}*")
+    delete_indices(lab, f"restored-{prefix}*")
 
 
 def path_repo(lab: Lab) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -232,3 +233,42 @@ async def test_a_faulty_elasticsearch_leaves_the_rest_refreshing(lab: Lab) -> No
                 app.poller.refresh_now() if app.poller else None
                 assert await until(pilot.pause, lambda: app.state["indices"].status == "ok", 60)
                 assert not tile.has_class("-stale")
+
+
+async def test_delete_from_the_tui_snapshots_first(lab: Lab) -> None:
+    names = [f"opskit-tui-del-{n}" for n in range(2)]
+    for name in names:
+        get_json(
+            f"{lab.elasticsearch}/{name}",
+            method="PUT",
+            body={"settings": {"number_of_replicas": 0}},
+        )
+        get_json(f"{lab.elasticsearch}/{name}/_doc?refresh=true", method="POST", body={"n": 1})
+    try:
+        app = OpskitApp(lab_settings(lab), interval=1.0)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("5")
+            assert await until(pilot.pause, lambda: set(names) <= set(table_keys(app)))
+            await pilot.press("slash", *"opskit-tui-del-*", "enter")
+            assert await until(pilot.pause, lambda: table_keys(app) == names)
+            await pilot.press("a", "D")
+            await pilot.pause()
+            plan = str(app.screen.query_one("#plan").render())
+            assert all(n in plan for n in names) and "snapshot" in plan.lower()
+            await pilot.press("y")
+
+            def gone() -> bool:
+                rows = get_json(f"{lab.elasticsearch}/_cat/indices/opskit-tui-del-*?format=json")
+                return rows == []
+
+            assert await until(pilot.pause, gone, 60)
+        snaps = get_json(f"{lab.elasticsearch}/_snapshot/backup/retention-tui-*")["snapshots"]
+        assert any(set(names) <= set(s["indices"]) and s["state"] == "SUCCESS" for s in snaps)
+        for s in snaps:
+            get_json(f"{lab.elasticsearch}/_snapshot/backup/{s['snapshot']}", method="DELETE")
+    finally:
+        for name in names:
+            import urllib.error
+
+            with contextlib.suppress(urllib.error.HTTPError):
+                get_json(f"{lab.elasticsearch}/{name}", method="DELETE")

@@ -128,8 +128,8 @@ def test_plan_never_outside_pattern_never_younger(
         name="p",
         pattern=pattern,
         keep=keep,
-        action=action,
-        snapshot_first=first,  # type: ignore[arg-type]
+        action=action,  # type: ignore[arg-type]
+        snapshot_first=first,
     )
     plan = plan_policy(policy, facts, NOW)
     cutoff = parse_period(keep).before(NOW)
