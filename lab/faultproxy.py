@@ -7,6 +7,10 @@ Forwards every request to the upstream server (a real lab server) until told oth
 
     POST /__fault  {"mode": "...", "delay": seconds}
 
+Optional keys: `path` (only requests whose path contains it get the fault; the others are
+forwarded), `method` (likewise, e.g. "POST"), `after` (let that many matching requests
+through first: a server that fails half-way through a job).
+
 modes: `none` (forward), `status` (answer with `status`, default 500, and a JSON error
 body), `slow` (wait `delay` seconds, then forward), `malformed` (200 with a body that is not
 JSON), `truncated` (the upstream's answer cut in half), `shape` (200 with valid JSON of an
@@ -26,6 +30,7 @@ import sys
 from urllib.parse import urlsplit
 
 FAULT: dict[str, object] = {"mode": "none"}
+SEEN = {"matching": 0}
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
@@ -96,6 +101,16 @@ def dechunk(data: bytes) -> bytes:
     return out
 
 
+def _applies(method: str, target: str) -> bool:
+    """Whether the current fault hits this request (path/method filters, `after`)."""
+    if str(FAULT.get("path", "")) not in target:
+        return False
+    if FAULT.get("method") and str(FAULT["method"]).upper() != method.upper():
+        return False
+    SEEN["matching"] += 1
+    return SEEN["matching"] > int(str(FAULT.get("after", 0)))
+
+
 async def handle(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: tuple[str, int]
 ) -> None:
@@ -109,9 +124,12 @@ async def handle(
             if method == "POST":
                 FAULT.clear()
                 FAULT.update(json.loads(body or b"{}"))
+                SEEN["matching"] = 0
             writer.write(response(200, json.dumps(FAULT).encode()))
             return
         mode = FAULT.get("mode", "none")
+        if not _applies(method, target):
+            mode = "none"
         if mode == "disconnect":
             return
         if mode == "status":

@@ -3,9 +3,11 @@ and earlier backups intact (a real tmpfs, mounted for the test)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +88,110 @@ def test_disk_full_during_grafana_backup(lab: Lab, small_disk: Path, many_dashbo
     check = lab.opskit("restore", "grafana", str(small_disk / earlier[0]), "--dry-run")
     assert check.returncode in (0, 1), check.stderr
     assert os.listdir(small_disk / earlier[0])
+
+
+# ---------------------------------------------------------------- Elasticsearch failing
+
+
+@pytest.fixture
+def old_indices(lab: Lab) -> Iterator[list[str]]:
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    names = [f"opskit-nl-{today - timedelta(days=d):%Y.%m.%d}" for d in (40, 41, 42, 1)]
+    for name in names:
+        get_json(
+            f"{lab.elasticsearch}/{name}",
+            method="PUT",
+            body={"settings": {"number_of_replicas": 0}},
+        )
+    try:
+        yield names
+    finally:
+        for name in names:
+            with contextlib.suppress(urllib.error.HTTPError):
+                get_json(f"{lab.elasticsearch}/{name}", method="DELETE")
+
+
+def present(lab: Lab) -> set[str]:
+    rows = get_json(f"{lab.elasticsearch}/_cat/indices/opskit-nl-*?format=json&h=index")
+    return {r["index"] for r in rows}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "status", "status": 503, "path": "/_snapshot", "method": "PUT"},
+        {"mode": "disconnect", "path": "/_snapshot", "method": "GET"},
+    ],
+)
+def test_elasticsearch_failing_during_snapshot_first_retention_deletes_nothing(
+    lab: Lab, old_indices: list[str], fault: dict[str, object]
+) -> None:
+    from tests.reliability.faults import fault_proxy
+
+    with fault_proxy(lab.elasticsearch) as proxy:
+        proxy.set(**fault)  # type: ignore[arg-type]
+        env = lab.env(OPSKIT_ELASTICSEARCH_URL=proxy.url, OPSKIT_ELASTICSEARCH_RETRIES="0")
+        proc = lab.opskit(
+            "retention",
+            "elasticsearch",
+            "--pattern",
+            "opskit-nl-*",
+            "--older-than",
+            "30d",
+            "--snapshot-first",
+            "--yes",
+            env=env,
+        )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert present(lab) == set(old_indices)  # nothing deleted
+    # the control: without the fault the same command deletes exactly the three old ones
+    ok = lab.opskit(
+        "retention",
+        "elasticsearch",
+        "--pattern",
+        "opskit-nl-*",
+        "--older-than",
+        "30d",
+        "--snapshot-first",
+        "--yes",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert present(lab) == {old_indices[-1]}
+    for snap in get_json(f"{lab.elasticsearch}/_snapshot/backup/retention-*")["snapshots"]:
+        if set(snap["indices"]) & set(old_indices):
+            get_json(f"{lab.elasticsearch}/_snapshot/backup/{snap['snapshot']}", method="DELETE")
+
+
+# ---------------------------------------------------------------- Grafana failing
+
+
+def test_grafana_failing_half_way_through_a_restore(lab: Lab, tmp_path: Path) -> None:
+    from tests.grafana.conftest import populate, reset_and_seed, state
+    from tests.reliability.faults import fault_proxy
+
+    reset_and_seed(lab)
+    populate(lab)
+    try:
+        before = state(lab)
+        made = lab.opskit("backup", "grafana", "--out", str(tmp_path), "--json")
+        assert made.returncode == 0, made.stderr
+        path = json.loads(made.stdout)["path"]
+        get_json(f"{lab.grafana}/__lab/reset", auth=AUTH, method="POST")
+        with fault_proxy(lab.grafana) as proxy:
+            proxy.set("status", status=503, path="/api/dashboards/db", method="POST", after=20)
+            env = lab.env(OPSKIT_GRAFANA_URL=proxy.url, OPSKIT_GRAFANA_RETRIES="0")
+            first = lab.opskit("restore", "grafana", path, "--yes", "--json", env=env)
+        assert first.returncode == 2, first.stderr
+        report = json.loads(first.stdout)
+        text = json.dumps(report)
+        assert "failed" in text
+        restored = state(lab)["dashboards"]
+        assert 0 < len(restored) < len(before["dashboards"])  # really half-way
+        again = lab.opskit("restore", "grafana", path, "--yes", "--json")
+        assert again.returncode == 0, again.stderr
+        assert state(lab) == before  # the second run completes it
+    finally:
+        reset_and_seed(lab)
