@@ -1,5 +1,6 @@
 """Monthly performance analysis: each `[baselines.NAME]` expression, averaged over the
-review window (a 1-hour subquery), against its expected value. Worse than expected by
+review window (a 5-minute subquery: hour-aligned steps would see nothing of a server up
+for less than an hour), against its expected value. Worse than expected by
 more than `tolerance` warns, by more than twice that fails; absent metrics are a "no
 data" finding, never a crash."""
 
@@ -38,7 +39,7 @@ async def performance(ctx: TaskContext) -> Outcome:
     baselines = {k: b for k, b in ctx.settings.baselines.items() if b.enabled}
     if not baselines:
         raise Skip("no baselines configured ([baselines.NAME])")
-    window = f"[{ctx.options.review_days}d:1h]"
+    window = f"[{ctx.options.review_days}d:5m]"
     out = Outcome()
     rows: dict[str, dict[str, object]] = {}
 

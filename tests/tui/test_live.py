@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -272,3 +273,38 @@ async def test_delete_from_the_tui_snapshots_first(lab: Lab) -> None:
 
             with contextlib.suppress(urllib.error.HTTPError):
                 get_json(f"{lab.elasticsearch}/{name}", method="DELETE")
+
+
+async def test_switch_context_without_restarting(lab: Lab, tmp_path: Path) -> None:
+    config = tmp_path / "opskit.toml"
+    config.write_text(
+        f'[prometheus]\nurl = "{lab.prometheus}"\nretries = 0\n'
+        f'[alertmanager]\nurl = "{lab.alertmanager}"\n'
+        f'[elasticsearch]\nurl = "{lab.elasticsearch}"\n'
+        f'[grafana]\nurl = "{lab.grafana}"\n'
+        '[contexts.prod]\ncolor = "red"\nread_only = true\n'
+        '[contexts.prod.prometheus]\nurl = "http://127.0.0.1:9"\n'
+    )
+    env = {k: v for k, v in lab.env().items() if not k.startswith("OPSKIT_")}
+
+    def load_context(name: str) -> Settings:
+        return load(config, name, environ=env).settings
+
+    app = OpskitApp(
+        load_context("default"), interval=0.5, contexts=["prod"], load_context=load_context
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        assert await until(pilot.pause, lambda: app.state["targets"].status == "ok")
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        assert await until(pilot.pause, lambda: app.settings.context == "prod")
+        assert app.settings.read_only
+        assert await until(pilot.pause, lambda: app.state["targets"].status == "unreachable")
+        assert await until(pilot.pause, lambda: app.state["cluster"].status == "ok")
+        bar = str(app.screen.query_one("#context-bar").render())
+        assert "prod" in bar and "read-only" in bar
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press(*"default", "enter")
+        assert await until(pilot.pause, lambda: app.state["targets"].status == "ok")
