@@ -204,6 +204,8 @@ def command(server: Server) -> list[str]:
             GRAFANA_TOKEN,
             "--token",
             f"{GRAFANA_VIEWER_TOKEN}:Viewer",
+            # benchmarks (bench/) coalesce the double's state writes; unset: write each time
+            *_write_behind(),
         ]
     if server.name == "node_exporter":
         return ["/usr/bin/prometheus-node-exporter", f"--web.listen-address={listen}"]
@@ -247,6 +249,11 @@ def command(server: Server) -> list[str]:
         render(LAB / "config" / "nginx.conf.in", sd / "nginx" / "nginx.conf")
         return ["/usr/sbin/nginx", "-p", str(sd / "nginx"), "-c", str(sd / "nginx" / "nginx.conf")]
     raise KeyError(server.name)
+
+
+def _write_behind() -> list[str]:
+    ms = os.environ.get("OPSKIT_LAB_GRAFANA_WRITE_BEHIND", "")
+    return ["--write-behind", str(int(ms))] if ms.strip() else []
 
 
 def tls_setup() -> None:
@@ -381,6 +388,7 @@ def http(
     body: bytes | None = None,
     ctype: str = "application/json",
     auth: str | None = None,
+    timeout: float = 180,
 ) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=body, method=method)
     if body is not None:
@@ -388,10 +396,12 @@ def http(
     if auth:
         req.add_header("Authorization", auth)
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        sys.exit(f"lab: {method} {url} failed: {exc} (a loaded machine? run lab/up again)")
 
 
 def backfill() -> None:
@@ -488,9 +498,11 @@ def seed_elasticsearch() -> None:
         sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")
     today = datetime.now(UTC).date()
     levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
-    lines: list[str] = []
+    # One bulk request per day (five indices): small requests keep each one quick on a
+    # loaded machine, and document ids make a re-run after an interruption idempotent.
     for day in range(LOG_DAYS):
         date = today - timedelta(days=day)
+        lines: list[str] = []
         for n, source in enumerate(LOG_SOURCES):
             index = f"logs-{source}-{date:%Y.%m.%d}"
             docs = 20 + (day * 7 + n * 3) % 15
@@ -498,7 +510,7 @@ def seed_elasticsearch() -> None:
                 ts = datetime(date.year, date.month, date.day, tzinfo=UTC) + timedelta(
                     minutes=i * 1440 // docs
                 )
-                lines.append(json.dumps({"index": {"_index": index}}))
+                lines.append(json.dumps({"index": {"_index": index, "_id": str(i)}}))
                 lines.append(
                     json.dumps(
                         {
@@ -509,10 +521,13 @@ def seed_elasticsearch() -> None:
                         }
                     )
                 )
-    payload = ("\n".join(lines) + "\n").encode()
-    status, body = http("POST", f"{es}/_bulk?refresh=true", payload, "application/x-ndjson")
-    if status != 200 or json.loads(body).get("errors"):
-        sys.exit(f"lab: bulk load failed ({status}): {body[:300]!r}")
+        payload = ("\n".join(lines) + "\n").encode()
+        status, body = http("POST", f"{es}/_bulk", payload, "application/x-ndjson")
+        if status != 200 or json.loads(body).get("errors"):
+            sys.exit(f"lab: bulk load failed ({status}): {body[:300]!r}")
+    status, body = http("POST", f"{es}/logs-*/_refresh")
+    if status != 200:
+        sys.exit(f"lab: refresh failed ({status}): {body[:300]!r}")
     repo = {"type": "fs", "settings": {"location": str(state_dir() / "es-repo" / "backup")}}
     status, body = http("PUT", f"{es}/_snapshot/backup", json.dumps(repo).encode())
     if status != 200:
