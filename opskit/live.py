@@ -138,7 +138,9 @@ class Poller:
             if name == "queues":
                 self.state.record_queues(value)
         src.latency_ms = (time.perf_counter() - t0) * 1000
-        self.on_change(name, src.status != before)
+        # a state change worth a notification: not the first successful load
+        changed = src.status != before and not (before == "loading" and src.status == "ok")
+        self.on_change(name, changed)
 
     @staticmethod
     def _failed(src: SourceState, title: str, reason: str) -> None:
