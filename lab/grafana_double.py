@@ -85,6 +85,8 @@ ADMIN_PERMS = EDITOR_PERMS | {
     "datasources:write",
     "datasources:delete",
     "orgs:write",
+    "apikeys:read",
+    "folders.permissions:read",
 }
 ROLE_PERMS: dict[str, frozenset[str]] = {
     "Admin": frozenset(ADMIN_PERMS),
@@ -1317,6 +1319,48 @@ class GrafanaDouble:
             ]
         return dto
 
+    def folder_permissions(self, req: Request, ident: Identity) -> Payload:
+        """The legacy folder-permission list (`GET /api/folders/:uid/permissions`) with the
+        permissions Grafana grants a new folder: Editor edits, Viewer views. The double does
+        not model permission changes, so every folder answers these."""
+        org = self.require_org(ident)
+        with self.lock:
+            folder = org.folders.get(req.params["uid"])
+            if folder is None:
+                raise folder_not_found()
+            url = f"/dashboards/f/{folder.uid}/{slugify(folder.title)}"
+            return [
+                {
+                    "folderUid": folder.uid,
+                    "created": folder.created,
+                    "updated": folder.created,
+                    "userId": 0,
+                    "userUid": "",
+                    "userLogin": "",
+                    "userEmail": "",
+                    "userAvatarUrl": "",
+                    "teamId": 0,
+                    "teamUid": "",
+                    "teamEmail": "",
+                    "teamAvatarUrl": "",
+                    "team": "",
+                    "role": role,
+                    "permission": level,
+                    "permissionName": name,
+                    "uid": folder.uid,
+                    "title": folder.title,
+                    "slug": slugify(folder.title),
+                    "isFolder": True,
+                    "url": url,
+                    "inherited": False,
+                }
+                for role, level, name in (("Editor", 2, "Edit"), ("Viewer", 1, "View"))
+            ]
+
+    def list_api_keys(self, req: Request, ident: Identity) -> Payload:
+        # Grafana 11 migrated every API key to a service account: the legacy list is empty.
+        return []
+
     def list_folders(self, req: Request, ident: Identity) -> Payload:
         org = self.require_org(ident)
         limit = as_int(req.arg("limit"), 0)
@@ -1686,6 +1730,9 @@ ROUTES: list[Route] = [
     _route("GET", "/api/folders", G.list_folders, "folders:read"),
     _route("POST", "/api/folders", G.create_folder, "folders:create"),
     _route("GET", "/api/folders/id/{id}", G.get_folder_by_id, "folders:read"),
+    _route(
+        "GET", "/api/folders/{uid}/permissions", G.folder_permissions, "folders.permissions:read"
+    ),
     _route("GET", "/api/folders/{uid}", G.get_folder, "folders:read"),
     _route("PUT", "/api/folders/{uid}", G.update_folder, "folders:write"),
     _route("DELETE", "/api/folders/{uid}", G.delete_folder, "folders:delete"),
@@ -1700,6 +1747,7 @@ ROUTES: list[Route] = [
     _route("GET", "/api/datasources/id/{name}", G.get_datasource_id, "datasources:read"),
     _route("GET", "/api/datasources/{id}", G.get_datasource, "datasources:read"),
     _route("DELETE", "/api/datasources/{id}", G.delete_datasource, "datasources:delete"),
+    _route("GET", "/api/auth/keys", G.list_api_keys, "apikeys:read"),
     _route("GET", "/api/org", G.get_org, "orgs:read"),
     _route("GET", "/api/orgs", G.list_orgs, "orgs:read", server_admin=True),
     _route("POST", "/api/orgs", G.create_org, "orgs:create", server_admin=True),

@@ -5,6 +5,7 @@ Every backend module receives a client from here; no other module constructs one
 
 from __future__ import annotations
 
+import functools
 import ssl
 import sys
 import time
@@ -74,9 +75,16 @@ def _verify(name: str, backend: Backend) -> ssl.SSLContext | bool:
                 file=sys.stderr,
             )
         return False
-    if backend.ca_bundle is not None:
-        return ssl.create_default_context(cafile=str(backend.ca_bundle))
-    return True
+    return ssl_context(str(backend.ca_bundle) if backend.ca_bundle is not None else None)
+
+
+@functools.cache
+def ssl_context(cafile: str | None = None) -> ssl.SSLContext:
+    """One verifying context per CA bundle per process, shared by every client: loading a
+    bundle costs ~50 ms, and each client used to load its own (bench/, issue 8)."""
+    if cafile is None:
+        return httpx.create_ssl_context()  # what `verify=True` builds: certifi's bundle
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _auth_headers(backend: Backend) -> tuple[dict[str, str], httpx.Auth | None]:
@@ -114,6 +122,7 @@ def build_health_http(log: RequestLog | None = None) -> httpx.AsyncClient:
     """For the extra services' health endpoints: TLS verified, no credentials."""
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT},
+        verify=ssl_context(),
         timeout=httpx.Timeout(5.0),
         event_hooks=log.hooks("health") if log else None,
         follow_redirects=True,

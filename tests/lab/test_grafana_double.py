@@ -755,3 +755,33 @@ def test_lab_reset_and_fault_injection(grafana: Grafana) -> None:
             httpx.get(grafana.url + "/api/health")
         assert httpx.get(grafana.url + "/api/health").status_code == 200
         assert ok(c.get("/__lab/stats"))["total"] >= 5
+
+
+# --------------------------------------------------------------------------- grafana-backup-tool
+
+
+def test_api_keys_list_is_empty_for_admins_and_403_for_viewers(grafana: Grafana) -> None:
+    # grafana-backup-tool's auth check: Grafana 11 migrated API keys to service accounts
+    with grafana.bearer(ADMIN_TOKEN) as c:
+        assert ok(c.get("/api/auth/keys")) == []
+    with grafana.bearer(VIEWER_TOKEN) as c:
+        resp = c.get("/api/auth/keys")
+        assert resp.status_code == 403
+        assert "apikeys:read" in resp.json()["message"]
+
+
+def test_folder_permissions_list_grafanas_defaults(grafana: Grafana) -> None:
+    with grafana.bearer(ADMIN_TOKEN) as c:
+        ok(c.post("/api/folders", json={"uid": "perm", "title": "Perm Folder"}))
+        perms = ok(c.get("/api/folders/perm/permissions"))
+        assert [(p["role"], p["permission"], p["permissionName"]) for p in perms] == [
+            ("Editor", 2, "Edit"),
+            ("Viewer", 1, "View"),
+        ]
+        assert all(p["uid"] == "perm" and p["isFolder"] and p["title"] == "Perm Folder"
+                   for p in perms)  # fmt: skip
+        missing = c.get("/api/folders/nope/permissions")
+        assert missing.status_code == 404
+        assert missing.json()["message"] == "folder not found"
+    with grafana.bearer(EDITOR_TOKEN) as c:
+        assert c.get("/api/folders/perm/permissions").status_code == 403

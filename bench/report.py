@@ -1,0 +1,81 @@
+"""The readable table `make bench` prints from its results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ok(met: object) -> str:
+    return "met" if met else "MISSED"
+
+
+def table(r: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    if "refresh" in r:
+        f = r["refresh"]
+        rows.append((
+            "1 refresh vs raw GETs",
+            f"{f['opskit_s']['median'] * 1000:.0f} ms vs {f['raw_s']['median'] * 1000:.0f} ms",
+            f"{f['ratio']:.2f}x", f"<= 1.3x  {_ok(f['met'])}",
+        ))  # fmt: skip
+    if "tui" in r:
+        t = r["tui"]
+        for screen in ("overview", "targets"):
+            lat = t[f"latency_ms_{screen}"]
+            rows.append((
+                f"2 key latency ({screen})", f"p50 {lat['p50']:.0f} ms, n={lat['n']}",
+                f"p99 {lat['p99']:.0f} ms", f"p99 < 100 ms  {_ok(lat['p99'] < 100)}",
+            ))  # fmt: skip
+    for key, label in (("grafana", "3 grafana"), ("grafana_5ms", "3 grafana +5ms/req")):
+        if key not in r:
+            continue
+        g = r[key]
+        for phase in ("backup", "restore"):
+            p = g[phase]
+            ops, gbt = p["opskit"], p["grafana_backup_tool"]
+            rows.append((
+                f"{label} {phase} ({g['objects']['dashboards']} dash)",
+                f"opskit {ops['seconds']:.2f} s vs gbt {gbt['seconds']:.2f} s",
+                f"{p['speedup']:.2f}x faster",
+                f">= 4x  {_ok(p['speedup'] >= 4)}; complete {ops['complete']}",
+            ))  # fmt: skip
+    if "retention" in r:
+        t = r["retention"]
+        o, c = t["opskit"], t["curator"]
+        rows.append((
+            f"4 retention ({o['deleted']} deleted)",
+            f"opskit {o['seconds']:.1f} s/{o['requests']} req vs curator "
+            f"{c['seconds']:.1f} s/{c['requests']} req",
+            f"{t['speedup']:.1f}x faster", f"no slower, fewer req  {_ok(t['met'])}",
+        ))  # fmt: skip
+    if "startup" in r:
+        s = r["startup"]
+        rows.append((
+            "5 opskit --help", f"first {s['help_first_s']:.2f} s",
+            f"median {s['help_s']['median']:.2f} s",
+            f"< 0.3 s  {_ok(s['help_s']['median'] < 0.3)}",
+        ))  # fmt: skip
+        rows.append((
+            "5 status --json vs raw process",
+            f"{s['status_s']['median']:.2f} s vs {s['raw_fetch_process_s']['median']:.2f} s",
+            f"{s['status_ratio']:.2f}x", f"<= 1.5x  {_ok(s['status_ratio'] <= 1.5)}",
+        ))  # fmt: skip
+    if "tui" in r:
+        t = r["tui"]
+        rows.append((
+            "6 TUI peak RSS", f"{t['loaded']['targets']} targets loaded",
+            f"{t['peak_rss_mb']:.0f} MB", f"< 150 MB  {_ok(t['memory_met'])}",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
+    head = ("measure", "figures", "result", "target")
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    m = r.get("machine", {})
+    lines.append(
+        f"\nmachine: {m.get('cpu')} x{m.get('cores')}, {m.get('memory_gib')} GiB, "
+        f"Python {m.get('python')}, load {m.get('load_avg_at_start')}; "
+        f"total {r.get('total_s', 0) / 60:.1f} min"
+    )
+    return "\n".join(lines)
