@@ -78,7 +78,7 @@ class AlertsScreen(TableScreen[Alert]):
             a.alertname,
             Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
             Text(state, style="dim" if state in ("silenced", "inhibited") else ""),
-            ago(a.starts_at),
+            a.starts_at.astimezone().strftime("%m-%d %H:%M") if a.starts_at else "-",
             ",".join(f"{k}={v}" for k, v in sorted(extra.items())),
             a.annotations.get("summary", ""),
         )

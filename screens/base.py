@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -89,7 +90,11 @@ class LiveScreen(Screen[None]):
         """Render from state; `changed` names the source that just updated (None: all)."""
         if not self.is_mounted:
             return
-        self.query_one(ContextBar).show(self.oapp, self.TITLE_TEXT, self.SOURCES)
+        try:
+            bar = self.query_one(ContextBar)
+        except NoMatches:  # a refresh landed while the screen is still being composed
+            return
+        bar.show(self.oapp, self.TITLE_TEXT, self.SOURCES)
         self.query_one(SourceBanner).show_sources(state[s] for s in self.SOURCES)
         stale = any(state[s].status in ("stale", "unreachable") for s in self.SOURCES)
         self.query_one("#body").set_class(stale, "-stale")

@@ -138,9 +138,14 @@ class OverviewScreen(LiveScreen):
         if not self.is_mounted:
             return
         # the overview shows each source's own banner in its tile, not one at the top
+        from textual.css.query import NoMatches
+
         from screens.base import ContextBar
 
-        self.query_one(ContextBar).show(self.oapp, self.TITLE_TEXT, self.SOURCES)
+        try:
+            self.query_one(ContextBar).show(self.oapp, self.TITLE_TEXT, self.SOURCES)
+        except NoMatches:  # still being composed
+            return
         self.render_body(state)
 
     def render_body(self, state: LiveState) -> None:

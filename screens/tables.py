@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
 
 from opskit.live import LiveState
 from opskit.models import QueueDepth, ServiceHealth, Target
-from opskit.output import ago, number
+from opskit.output import number
 from screens.base import Sort, TableScreen, styled_cell
 from screens.widgets import Cell, sparkline, trend
 
 HEALTH_STYLE = {"up": "green", "down": "bold red", "unknown": "yellow"}
+
+
+def clock(when: datetime | None) -> str:
+    """Local wall-clock time: unlike "5s ago" it changes only when the value does, so a
+    refresh touches only the rows that really changed."""
+    return when.astimezone().strftime("%H:%M:%S") if when else "-"
 
 
 class TargetsScreen(TableScreen[Target]):
@@ -43,7 +50,7 @@ class TargetsScreen(TableScreen[Target]):
             styled_cell(t.job, row_style),
             styled_cell(t.instance, row_style),
             Text(t.health, style=HEALTH_STYLE.get(t.health, "")),
-            ago(t.last_scrape),
+            clock(t.last_scrape),
             f"{t.last_scrape_duration * 1000:.1f}",
             styled_cell(t.last_error, "red" if t.last_error else None),
         )

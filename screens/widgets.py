@@ -13,6 +13,7 @@ from opskit.live import SourceState
 BLOCKS = "▁▂▃▄▅▆▇█"
 Cell = str | Text
 Row = tuple[str, Sequence[Cell]]
+REBUILD_SHARE = 0.3  # above this share of changed rows, rebuild instead of cell updates
 
 
 def sparkline(values: Iterable[float], width: int = 20) -> str:
@@ -64,15 +65,19 @@ class KeyedTable(DataTable[Cell]):
         if order != self._order:
             self._rebuild(rows)
             return
-        for key, cells in rows:
-            old = self._cells.get(key)
-            new = tuple(cells)
-            if old == new:
-                continue
-            for col, (a, b) in zip(self._columns, zip(old or (), new, strict=False), strict=False):
-                if a != b:
-                    self.update_cell(key, col, b)
-            self._cells[key] = new
+        changed = [
+            (key, tuple(cells)) for key, cells in rows if self._cells.get(key) != tuple(cells)
+        ]
+        if len(changed) > REBUILD_SHARE * len(rows) and len(changed) > 50:
+            self._rebuild(rows)  # one batch beats thousands of cell updates
+            return
+        with self.app.batch_update():
+            for key, new in changed:
+                old = self._cells[key]
+                for col, a, b in zip(self._columns, old, new, strict=True):
+                    if a != b:
+                        self.update_cell(key, col, b)
+                self._cells[key] = new
 
     def _rebuild(self, rows: Sequence[Row]) -> None:
         current = self.selected_key()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from opskit.clients.base import HttpBackend, parse_time
+from opskit.clients.base import HttpBackend, off_loop, parse_time
 from opskit.matchers import Matcher
 from opskit.models import Alert, Silence
 
@@ -30,7 +30,7 @@ class AlertmanagerClient(HttpBackend):
         ]
         params += [("filter", str(m)) for m in matchers or []]
         body = await self.get_json("/api/v2/alerts", params)
-        return self.parse("alerts", lambda: [_alert(a) for a in body])
+        return await off_loop(self.parse, "alerts", lambda: [_alert(a) for a in body])
 
     async def silences(self) -> list[Silence]:
         body = await self.get_json("/api/v2/silences")

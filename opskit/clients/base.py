@@ -24,6 +24,7 @@ from opskit.errors import (
 
 T = TypeVar("T")
 RETRY_STATUS = frozenset({502, 503, 504})
+LARGE_BODY = 256 * 1024
 Params = Mapping[str, Any] | list[tuple[str, Any]] | None
 
 
@@ -86,6 +87,12 @@ def parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+async def off_loop(parse: Callable[[str, Callable[[], T]], T], what: str, fn: Callable[[], T]) -> T:
+    """Parse big answers (thousands of targets, alerts, indices) in a worker thread, so the
+    TUI's event loop keeps answering keys while a large refresh is parsed."""
+    return await asyncio.to_thread(parse, what, fn)
+
+
 class HttpBackend:
     """A backend reached over HTTP with JSON answers."""
 
@@ -99,8 +106,12 @@ class HttpBackend:
         await self.http.aclose()
 
     async def get_json(self, path: str, params: Params = None) -> Any:
-        """GET with retry and backoff on connection errors, timeouts and 502/503/504."""
-        return self.decode(await self._get(path, params))
+        """GET with retry and backoff on connection errors, timeouts and 502/503/504.
+        A large body is decoded in a worker thread so a live UI keeps answering keys."""
+        response = await self._get(path, params)
+        if len(response.content) > LARGE_BODY:
+            return await asyncio.to_thread(self.decode, response)
+        return self.decode(response)
 
     async def get_ok(self, path: str) -> None:
         """GET a plain-text health endpoint; raise unless it answers 2xx."""

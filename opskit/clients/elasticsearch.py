@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opskit.clients.base import describe_transport_error
+from opskit.clients.base import describe_transport_error, off_loop
 from opskit.errors import (
     AuthFailed,
     BackendError,
@@ -133,7 +133,7 @@ class ElasticsearchClient:
             h=INDEX_COLUMNS,
             expand_wildcards="all" if include_hidden else "open,closed",
         )
-        return self.parse("indices", lambda: [_index(row) for row in body])
+        return await off_loop(self.parse, "indices", lambda: [_index(row) for row in body])
 
     async def nodes(self) -> list[EsNode]:
         body = await self.call(self.es.cat.nodes, format="json", h=NODE_COLUMNS)

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from opskit.clients.base import HttpBackend, parse_time
+from opskit.clients.base import HttpBackend, off_loop, parse_time
 from opskit.durations import parse_duration
 from opskit.models import PromAlert, Rule, Sample, Target, TsdbStatus
 
@@ -36,7 +36,9 @@ class PrometheusClient(HttpBackend):
 
     async def targets(self) -> list[Target]:
         data = await self.api("targets", {"state": "active"})
-        return self.parse("targets", lambda: [_target(t) for t in data["activeTargets"]])
+        return await off_loop(
+            self.parse, "targets", lambda: [_target(t) for t in data["activeTargets"]]
+        )
 
     async def query(self, expr: str, at: datetime | None = None) -> list[Sample]:
         params: dict[str, Any] = {"query": expr}
