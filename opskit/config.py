@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ByteSize,
@@ -61,6 +62,15 @@ def _duration(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _promql(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty PromQL query")
+    return value
+
+
+PromQL = Annotated[str, AfterValidator(_promql)]
 
 
 def _check_url(value: str) -> str:
@@ -180,17 +190,10 @@ class Queue(_Strict):
     """A queue depth: a PromQL expression and the README's thresholds."""
 
     name: str
-    query: str
+    query: PromQL
     warning: float
     critical: float | None = None
     enabled: bool = True
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("empty PromQL query")
-        return value
 
 
 README_LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
@@ -259,19 +262,12 @@ class Baseline(_Strict):
     """`[baselines.NAME]`: a PromQL expression and its expected value (the README's
     PERFORMANCE_BASELINES); worse than `expected` by more than `tolerance` warns."""
 
-    query: str
+    query: PromQL
     expected: float
     tolerance: float = Field(default=0.25, ge=0)
     higher_is_better: bool = False
     unit: str = ""
     enabled: bool = True
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("empty PromQL query")
-        return value
 
 
 class ScheduleSettings(_Strict):
