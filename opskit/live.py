@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opskit.errors import BackendError
-from opskit.stack import Stack, grafana_summary, series_name
+from opskit.stack import Stack, grafana_summary
 
 SourceName = Literal[
     "targets", "alerts", "silences", "queues", "cluster", "indices", "services", "grafana"
@@ -165,6 +165,3 @@ class Poller:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.delay(name))
             wake.clear()
-
-
-__all__ = ["BACKEND_OF", "SOURCES", "LiveState", "Poller", "SourceState", "series_name"]

@@ -125,11 +125,8 @@ class Stack:
     async def _queue(self, queue: Queue) -> list[QueueDepth]:
         try:
             samples = await self.prometheus.query(queue.query)
-        except BackendError as exc:
-            exc.reason = f"queue {queue.name!r}: {exc.reason}"
-            exc.message = f"{exc.backend}: {exc.reason}"
-            exc.args = (exc.message,)
-            raise
+        except BackendError as exc:  # same class (same exit code), naming the queue
+            raise type(exc)(exc.backend, f"queue {queue.name!r}: {exc.reason}") from exc
         if not samples:
             return [
                 QueueDepth(

@@ -14,7 +14,7 @@ from textual.worker import Worker
 
 from opskit.config import Settings
 from opskit.errors import OpskitError
-from opskit.live import SOURCES, LiveState, Poller
+from opskit.live import LiveState, Poller
 from opskit.stack import Stack
 from screens.alerts import AlertsScreen, SilencesScreen
 from screens.base import LiveScreen
@@ -284,6 +284,3 @@ def run_tui(
     settings: Settings, interval: float | None, contexts: Iterable[str], load_context: ContextLoader
 ) -> None:
     OpskitApp(settings, interval, contexts, load_context).run()
-
-
-__all__ = ["SOURCES", "OpskitApp", "run_tui"]

@@ -188,6 +188,3 @@ def silence_expire(app: App, ids: tuple[str, ...]) -> int:
     for silence_id in ids:
         console().print(f"expired {silence_id}")
     return EXIT_OK
-
-
-__all__ = ["ago", "alerts", "silence"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from datetime import UTC, datetime
 
 import click
@@ -130,6 +129,3 @@ def cluster(app: App, as_json: bool) -> int:
             )
         out.print(tb)
     return {"green": EXIT_OK, "yellow": EXIT_WARNING}.get(health.status, EXIT_CRITICAL)
-
-
-__all__ = ["cluster", "fnmatch", "indices"]

@@ -13,7 +13,7 @@ import click
 
 from opskit.cli import App, pass_app, run
 from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_WARNING, BackendError
-from opskit.models import QueueDepth, ServiceHealth, Severity, to_json
+from opskit.models import QueueDepth, ServiceHealth, Severity
 from opskit.output import console, esc, number, print_json, styled, table
 from opskit.stack import Stack, StackStatus, collect
 
@@ -285,6 +285,3 @@ def queues(app: App, as_json: bool = False) -> int:
         console().print(t)
     states = {q.state for q in depths}
     return EXIT_CRITICAL if "critical" in states else EXIT_WARNING if "warning" in states else 0
-
-
-__all__ = ["health", "queues", "status", "summarize", "to_json"]
