@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -22,33 +23,25 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
-LAB = Path(__file__).resolve().parent
-ROOT = LAB.parent
-CACHE = LAB / ".cache"
-BASE_PORTS = {
-    "prometheus": 9090,
-    "alertmanager": 9093,
-    "alertmanager_cluster": 9094,
-    "node_exporter": 9100,
-    "pushgateway": 9091,
-    "elasticsearch": 9200,
-    "elasticsearch_transport": 9300,
-    "grafana": 3000,
-    "email_service": 5000,  # nothing listens: the demo's down target
-    "webhook": 5001,  # nothing listens: Alertmanager's receivers
-    # nginx in front, TLS with the lab's own CA (and basic auth for Prometheus and ES)
-    "tls_prometheus": 9490,
-    "tls_elasticsearch": 9290,
-    "tls_grafana": 3443,
-    "tls_health": 9480,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labcore import (  # noqa: E402
+    CACHE,
+    LAB,
+    BASE_PORTS,
+    Server,
+    http,
+    log,
+    port,
+    render,
+    state_dir,
+    tcp_open,
+)
+
 DEBIAN_PACKAGES = {
     "prometheus": "/usr/bin/prometheus",
     "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
@@ -57,6 +50,15 @@ DEBIAN_PACKAGES = {
     "nginx-light": "/usr/sbin/nginx",
     "openssl": "/usr/bin/openssl",
 }
+# The monitored email services, one module per area; each declares DEBIAN_PACKAGES and
+# SERVERS (in start order) and may define install() and seed() (run once all are healthy).
+SERVICE_MODULES = ("svc_data", "svc_mail", "svc_app")
+
+
+def service_modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in SERVICE_MODULES]
+
+
 GRAFANA_USER = "admin"
 GRAFANA_PASSWORD = "admin"  # the README's default, kept on purpose: the audit must find it
 GRAFANA_TOKEN = "glsa_opskitLabServiceAccountToken_0123456789"
@@ -67,38 +69,21 @@ LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovec
 LOG_DAYS = 45
 
 
-def offset() -> int:
-    raw = os.environ.get("OPSKIT_LAB_PORT_OFFSET", "0")
-    try:
-        value = int(raw)
-    except ValueError:
-        sys.exit(f"lab: OPSKIT_LAB_PORT_OFFSET must be an integer, got {raw!r}")
-    if not 0 <= value <= 50000:
-        sys.exit("lab: OPSKIT_LAB_PORT_OFFSET must be between 0 and 50000")
-    return value
-
-
-def port(name: str) -> int:
-    return BASE_PORTS[name] + offset()
-
-
-def state_dir() -> Path:
-    explicit = os.environ.get("OPSKIT_LAB_STATE")
-    if explicit:
-        return Path(explicit).resolve()
-    return LAB / ".state" / (f"offset-{offset()}" if offset() else "default")
-
-
-def log(msg: str) -> None:
-    print(f"lab: {msg}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------- install
 
 
 def install() -> None:
-    missing = [pkg for pkg, binary in DEBIAN_PACKAGES.items() if not Path(binary).exists()]
+    packages = dict(DEBIAN_PACKAGES)
+    for module in service_modules():
+        packages.update(getattr(module, "DEBIAN_PACKAGES", {}))
+    missing = [pkg for pkg, binary in packages.items() if not Path(binary).exists()]
     if missing:
+        # Postfix asks how to configure the system MTA: the lab runs its own instance.
+        subprocess.run(
+            ["debconf-set-selections"],
+            input=b"postfix postfix/main_mailer_type select No configuration\n",
+            check=False,
+        )
         log(f"installing Debian packages: {' '.join(missing)}")
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -110,46 +95,12 @@ def install() -> None:
             stdout=subprocess.DEVNULL,
         )
     subprocess.run(["bash", str(LAB / "es" / "install.sh"), str(CACHE / "es")], check=True)
+    for module in service_modules():
+        if hasattr(module, "install"):
+            module.install()
 
 
 # --------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Server:
-    name: str
-    health: str  # URL path answering 200 when ready
-    http_port: str  # key in BASE_PORTS
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{port(self.http_port)}"
-
-    def pidfile(self) -> Path:
-        return state_dir() / "run" / f"{self.name}.pid"
-
-    def logfile(self) -> Path:
-        return state_dir() / "logs" / f"{self.name}.log"
-
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile().read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + self.health, timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError, TimeoutError):
-            return False
 
 
 SERVERS = [
@@ -161,19 +112,14 @@ SERVERS = [
     Server("prometheus", "/-/ready", "prometheus"),
     Server("nginx", "/", "tls_health"),
 ]
+for _module in service_modules():
+    SERVERS[-2:-2] = _module.SERVERS  # before Prometheus and nginx
 BY_NAME = {s.name: s for s in SERVERS}
 
 
-def render(template: Path, dest: Path) -> None:
-    text = template.read_text()
-    text = text.replace("@STATE@", str(state_dir()))
-    text = text.replace("@USER_LINE@", "user root;" if os.geteuid() == 0 else "")
-    for key in BASE_PORTS:
-        text = text.replace(f"@PORT_{key.upper()}@", str(port(key)))
-    dest.write_text(text)
-
-
 def command(server: Server) -> list[str]:
+    if server.argv is not None:
+        return server.argv()
     sd = state_dir()
     listen = f"127.0.0.1:{port(server.http_port)}"
     if server.name == "elasticsearch":
@@ -229,6 +175,9 @@ def command(server: Server) -> list[str]:
     if server.name == "prometheus":
         render(LAB / "config" / "prometheus.yml.in", sd / "prometheus" / "prometheus.yml")
         shutil.copy(LAB / "config" / "alert_rules.yml", sd / "prometheus" / "alert_rules.yml")
+        rules = sd / "prometheus" / "rules"
+        shutil.rmtree(rules, ignore_errors=True)
+        shutil.copytree(LAB / "config" / "rules", rules)
         _faults().apply_prometheus(sd)
         return [
             "/usr/bin/prometheus",
@@ -325,12 +274,16 @@ def start(server: Server) -> None:
         return
     for sub in ("run", "logs", server.name if server.name != "elasticsearch" else "es"):
         (state_dir() / sub).mkdir(parents=True, exist_ok=True)
-    if server.healthy():
-        sys.exit(
-            f"lab: port {port(server.http_port)} already answers for {server.name} but this lab "
-            "did not start it; stop that process or set OPSKIT_LAB_PORT_OFFSET"
-        )
+    for key in [server.http_port, *server.other_ports]:
+        if tcp_open(port(key), timeout=0.3):
+            sys.exit(
+                f"lab: port {port(key)} already answers ({server.name}) but this lab did not "
+                "start it; stop that process or set OPSKIT_LAB_PORT_OFFSET"
+            )
+    if server.prepare is not None:
+        server.prepare()
     cmd = command(server)
+    env = dict(os.environ, **server.env()) if server.env is not None else None
     with server.logfile().open("ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -339,6 +292,9 @@ def start(server: Server) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=state_dir(),
+            env=env,
+            user=server.user,
+            group=server.user,
         )
     server.pidfile().write_text(f"{proc.pid}\n")
 
@@ -382,28 +338,6 @@ def stop(server: Server, grace: float = 30.0) -> bool:
 # --------------------------------------------------------------------------- demo data
 
 
-def http(
-    method: str,
-    url: str,
-    body: bytes | None = None,
-    ctype: str = "application/json",
-    auth: str | None = None,
-    timeout: float = 180,
-) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method=method)
-    if body is not None:
-        req.add_header("Content-Type", ctype)
-    if auth:
-        req.add_header("Authorization", auth)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        sys.exit(f"lab: {method} {url} failed: {exc} (a loaded machine? run lab/up again)")
-
-
 def backfill() -> None:
     """30 days of history as TSDB blocks, cached per 6-hour window (promtool is slow)."""
     sys.path.insert(0, str(LAB))
@@ -442,33 +376,6 @@ def backfill() -> None:
         if not (data / block.name).exists():
             shutil.copytree(block, data / block.name)
     marker.write_text(str(end))
-
-
-def push_queues() -> None:
-    """Queue depths the README alerts on, some above its thresholds."""
-    base = f"http://127.0.0.1:{port('pushgateway')}/metrics/job"
-    groups = {
-        "/pushgateway": (
-            "# TYPE celery_queue_length gauge\n"
-            'celery_queue_length{queue="default"} 1450\n'
-            'celery_queue_length{queue="emails"} 230\n'
-            'celery_queue_length{queue="reports"} 12\n'
-            "# TYPE celery_workers_online gauge\n"
-            "celery_workers_online 3\n"
-            "# TYPE postfix_mail_queue_size gauge\n"
-            "postfix_mail_queue_size 140\n"
-        ),
-        "/email-service/instance/email-service:5000": (
-            "# TYPE http_request_duration_seconds gauge\n"
-            'http_request_duration_seconds{quantile="0.5"} 0.11\n'
-            'http_request_duration_seconds{quantile="0.95"} 0.9\n'
-            'http_request_duration_seconds{quantile="0.99"} 2.4\n'
-        ),
-    }
-    for path, text in groups.items():
-        status, body = http("PUT", base + path, text.encode(), "text/plain")
-        if status >= 300:
-            sys.exit(f"lab: pushgateway refused demo metrics ({status}): {body[:200]!r}")
 
 
 def seed_elasticsearch() -> None:
@@ -569,15 +476,18 @@ def up(args: argparse.Namespace) -> None:
         (sd / sub).mkdir(parents=True, exist_ok=True)
     # Elasticsearch is the slowest to boot: start it first, backfill while it comes up.
     start(BY_NAME["elasticsearch"])
-    for name in ("grafana", "node_exporter", "pushgateway", "alertmanager", "nginx"):
-        start(BY_NAME[name])
+    for server in SERVERS:
+        if server.name not in ("elasticsearch", "prometheus"):
+            start(server)
     if BY_NAME["prometheus"].pid() is None:
         backfill()
     start(BY_NAME["prometheus"])
     wait_healthy(SERVERS, args.timeout)
-    push_queues()
     seed_grafana()
     seed_elasticsearch()
+    for module in service_modules():
+        if hasattr(module, "seed"):
+            module.seed()
     log(f"up in {time.monotonic() - t0:.1f}s; state in {sd}")
     status(argparse.Namespace(json=False))
 
