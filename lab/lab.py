@@ -51,8 +51,9 @@ DEBIAN_PACKAGES = {
     "openssl": "/usr/bin/openssl",
 }
 # The monitored email services, one module per area; each declares DEBIAN_PACKAGES and
-# SERVERS (in start order) and may define install() and seed() (run once all are healthy).
-SERVICE_MODULES = ("svc_data", "svc_mail", "svc_app")
+# SERVERS (in start order) and may define install(), seed() (run once all are healthy) and
+# add_commands(subparsers) for lab.py subcommands of its own.
+SERVICE_MODULES = ("svc_data", "svc_mail", "svc_app", "svc_logs")
 
 
 def service_modules() -> list[ModuleType]:
@@ -593,6 +594,9 @@ def main() -> None:
     p_fault.add_argument("action", choices=["add", "remove", "clear", "list"])
     p_fault.add_argument("name", nargs="?", default="")
     p_fault.set_defaults(fn=fault)
+    for module in service_modules():  # e.g. `lab.py celery enqueue`, `lab.py mail send`
+        if hasattr(module, "add_commands"):
+            module.add_commands(sub)
     args = parser.parse_args()
     fn: Callable[[argparse.Namespace], None] = args.fn
     fn(args)
