@@ -170,3 +170,15 @@ def http(
         return exc.code, exc.read()
     except (urllib.error.URLError, OSError) as exc:
         sys.exit(f"lab: {method} {url} failed: {exc} (a loaded machine? run lab/up again)")
+
+
+# Credentials the lab's services share (loopback only; tests read them from here).
+PG_DATABASE = "emailclient"
+PG_USER = "email_service"
+PG_PASSWORD = "lab-pg-Secret-123"
+PG_EXPORTER_USER = "postgres_exporter"
+PG_EXPORTER_PASSWORD = "lab-pgexp-Secret-123"
+MAIL_DOMAIN = "emailclient.test"  # delivered locally (Postfix virtual mailboxes, Dovecot)
+REFUSED_DOMAIN = "refused.test"  # relayed to relay_refused: deferred at once
+BLACKHOLE_DOMAIN = "slow.test"  # relayed to relay_blackhole: deferred after a timeout
+MAIL_USERS = {"alice": "lab-imap-Secret-alice", "bob": "lab-imap-Secret-bob"}
