@@ -29,13 +29,13 @@ from pathlib import Path
 from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from labcore import (  # noqa: E402
+from labcore import (
     CACHE,
     LAB,
-    BASE_PORTS,
     Server,
     http,
     log,
+    offset,
     port,
     render,
     state_dir,
@@ -394,6 +394,7 @@ def seed_elasticsearch() -> None:
                     "@timestamp": {"type": "date"},
                     "level": {"type": "keyword"},
                     "service": {"type": "keyword"},
+                    "host": {"type": "keyword"},
                     "message": {"type": "text"},
                 }
             },

@@ -35,10 +35,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from opskit.durations import from_seconds, parse_duration
 from opskit.errors import ConfigError
+from opskit.exporters import SIGNALS
 from opskit.periods import parse_period
 from opskit.timestrings import compile_timestring
 from opskit.when import parse_when
@@ -71,6 +73,22 @@ def _promql(value: str) -> str:
 
 
 PromQL = Annotated[str, AfterValidator(_promql)]
+
+
+def _signal(value: str) -> str:
+    if value not in SIGNALS:
+        raise ValueError(f"unknown signal {value!r} (one of: {', '.join(SIGNALS)})")
+    return value
+
+
+# a signal of opskit/exporters.py: the query comes from whichever exporter is scraped
+SignalName = Annotated[str, AfterValidator(_signal)]
+
+
+def _one_source(query: str | None, signal: str | None) -> None:
+    """A PromQL `query` as written, or a `signal` resolved against the exporters present."""
+    if (query is None) == (signal is None):
+        raise ValueError("set exactly one of `query` (PromQL) or `signal` (auto-detected)")
 
 
 def _check_url(value: str) -> str:
@@ -187,13 +205,19 @@ class Service(_Strict):
 
 
 class Queue(_Strict):
-    """A queue depth: a PromQL expression and the README's thresholds."""
+    """A queue depth: a PromQL expression (or a signal) and the README's thresholds."""
 
     name: str
-    query: PromQL
+    query: PromQL | None = None
+    signal: SignalName | None = None
     warning: float
     critical: float | None = None
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check_source(self) -> Queue:
+        _one_source(self.query, self.signal)
+        return self
 
 
 README_LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
@@ -262,12 +286,18 @@ class Baseline(_Strict):
     """`[baselines.NAME]`: a PromQL expression and its expected value (the README's
     PERFORMANCE_BASELINES); worse than `expected` by more than `tolerance` warns."""
 
-    query: PromQL
+    query: PromQL | None = None
+    signal: SignalName | None = None
     expected: float
     tolerance: float = Field(default=0.25, ge=0)
     higher_is_better: bool = False
     unit: str = ""
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check_source(self) -> Baseline:
+        _one_source(self.query, self.signal)
+        return self
 
 
 class ScheduleSettings(_Strict):
@@ -329,49 +359,30 @@ DEFAULT_SERVICES: list[dict[str, Any]] = [
     {"name": "loki", "url": "http://localhost:3100/ready"},
 ]
 
+# The README's thresholds; queries come from the exporters actually scraped
+# (opskit/exporters.py, docs/exporters.md).
 DEFAULT_QUEUES: list[dict[str, Any]] = [
-    {
-        "name": "celery",
-        "query": "sum by (queue) (celery_queue_length)",
-        "warning": 1000,
-    },
-    {
-        "name": "mail",
-        "query": "sum(postfix_mail_queue_size)",
-        "warning": 100,
-    },
+    {"name": "celery", "signal": "celery_queue", "warning": 1000},
+    {"name": "mail", "signal": "mail_queue", "warning": 100},
 ]
 
 
-_SVC = 'job="email-service"'
 DEFAULT_BASELINES: dict[str, dict[str, Any]] = {
-    # the README's key metrics; a baseline whose metrics are absent is reported "no data"
-    "latency_p50": {
-        "query": f'avg(http_request_duration_seconds{{{_SVC},quantile="0.5"}})',
-        "expected": 0.1,
-        "unit": "s",
-    },
-    "latency_p95": {
-        "query": f'avg(http_request_duration_seconds{{{_SVC},quantile="0.95"}})',
-        "expected": 0.5,
-        "unit": "s",
-    },
-    "latency_p99": {
-        "query": f'avg(http_request_duration_seconds{{{_SVC},quantile="0.99"}})',
-        "expected": 1.5,
-        "unit": "s",
-    },
-    "error_rate": {
-        "query": f'sum(rate(http_requests_total{{{_SVC},status=~"5.."}}[1h]))'
-        f" / sum(rate(http_requests_total{{{_SVC}}}[1h]))",
-        "expected": 0.01,
-    },
+    # the README's key metrics (PERFORMANCE_BASELINES); absent metrics are reported as
+    # "no data" with the metric names and exporters looked for
+    "latency_p50": {"signal": "latency_p50", "expected": 0.1, "unit": "s"},
+    "latency_p95": {"signal": "latency_p95", "expected": 0.5, "unit": "s"},
+    "latency_p99": {"signal": "latency_p99", "expected": 1.5, "unit": "s"},
+    "error_rate": {"signal": "error_rate", "expected": 0.01},
+    # both Celery exporters call it celery_queue_length (labels differ, max ignores them)
     "queue_depth": {"query": "max(celery_queue_length)", "expected": 500},
+    # prometheus-postgres-exporter: pg_stat_activity_max_tx_duration{datname,state}
     "db_query_time": {
         "query": "avg(pg_stat_activity_max_tx_duration)",
         "expected": 1.0,
         "unit": "s",
     },
+    # prometheus-redis-exporter: redis_keyspace_hits_total / redis_keyspace_misses_total
     "cache_hit_rate": {
         "query": "sum(rate(redis_keyspace_hits_total[1h])) / (sum(rate(redis_keyspace_hits_total"
         "[1h])) + sum(rate(redis_keyspace_misses_total[1h])))",
@@ -683,7 +694,8 @@ def flatten(settings: Settings) -> list[tuple[str, object]]:
         rows.append((f"services.{svc.name}", svc.url if svc.enabled else "(disabled)"))
     for q in settings.queues:
         state = "" if q.enabled else " (disabled)"
-        rows.append((f"queues.{q.name}", f"{q.query} > {q.warning:g}{state}"))
+        source = q.query or f"signal {q.signal} (the exporter scraped decides the query)"
+        rows.append((f"queues.{q.name}", f"{source} > {q.warning:g}{state}"))
     for p in settings.retention:
         first = ", snapshot first" if p.snapshot_first else ""
         rows.append((f"retention.{p.name}", f"{p.pattern}: {p.action} after {p.keep}{first}"))

@@ -193,11 +193,14 @@ class EsNode:
 @dataclass(slots=True)
 class QueueDepth:
     queue: str  # the configured queue name
-    series: str  # the series' labels, e.g. queue="default"
+    series: str  # the series' labels, e.g. queue_name="default"
     value: float
     warning: float
     critical: float | None
     state: Severity
+    query: str = ""  # the PromQL run ("" when a signal found no exporter)
+    exporter: str = ""  # which exporter a signal resolved to ("" for a written query)
+    note: str = ""  # why there is no value: what was looked for
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from opskit.clients.grafana import GrafanaClient
     from opskit.clients.prometheus import PrometheusClient
     from opskit.clients.pushgateway import PushgatewayClient
+    from opskit.exporters import Detector, Resolved
     from opskit.http import RequestLog
 
 T = TypeVar("T")
@@ -122,17 +123,46 @@ class Stack:
         results = await asyncio.gather(*(self._queue(q) for q in queues))
         return [depth for group in results for depth in group]
 
+    @cached_property
+    def detector(self) -> Detector:
+        from opskit.exporters import Detector
+
+        return Detector()
+
+    async def resolve(self, query: str | None, signal: str | None) -> Resolved:
+        """A written query as is; a signal through the exporters Prometheus scrapes."""
+        from opskit.exporters import Resolved
+
+        if signal is None:
+            return Resolved("", query, None, "")
+        return await self.detector.resolve(self.prometheus, signal)
+
     async def _queue(self, queue: Queue) -> list[QueueDepth]:
-        try:
-            samples = await self.prometheus.query(queue.query)
-        except BackendError as exc:  # same class (same exit code), naming the queue
-            raise type(exc)(exc.backend, f"queue {queue.name!r}: {exc.reason}") from exc
-        if not samples:
+        def empty(note: str, query: str = "", exporter: str = "") -> list[QueueDepth]:
             return [
                 QueueDepth(
-                    queue.name, "(no data)", math.nan, queue.warning, queue.critical, "warning"
+                    queue.name,
+                    "(no data)",
+                    math.nan,
+                    queue.warning,
+                    queue.critical,
+                    "warning",
+                    query,
+                    exporter,
+                    note,
                 )
             ]
+
+        try:
+            found = await self.resolve(queue.query, queue.signal)
+            if found.query is None:
+                return empty(f"no exporter found: looked for {found.looked_for}")
+            samples = await self.prometheus.query(found.query)
+        except BackendError as exc:  # same class (same exit code), naming the queue
+            raise type(exc)(exc.backend, f"queue {queue.name!r}: {exc.reason}") from exc
+        exporter = found.exporter or ""
+        if not samples:
+            return empty(f"the query returned no series: {found.query}", found.query, exporter)
         return [
             QueueDepth(
                 queue.name,
@@ -141,6 +171,8 @@ class Stack:
                 queue.warning,
                 queue.critical,
                 queue_state(s.value, queue),
+                found.query,
+                exporter,
             )
             for s in samples
         ]

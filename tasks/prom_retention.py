@@ -15,6 +15,7 @@ from opskit.errors import BackendError
 if TYPE_CHECKING:
     from opskit.clients.prometheus import PrometheusClient
 
+DEFAULT_RETENTION_TIME = "15d"  # Prometheus' default when neither time nor size is set
 DEFAULT_BYTES_PER_SAMPLE = 2.0  # Prometheus docs: 1-2 bytes per sample after compression
 USABLE_FRACTION = 0.8  # leave room for the WAL, compaction and the head block
 
@@ -37,8 +38,11 @@ class Disk:
 
 @dataclass
 class PromRetention:
-    retention_time: str
-    retention_size: str
+    retention_time: str  # effective: what Prometheus applies ("" = no time limit)
+    retention_size: str  # effective ("" = no size limit)
+    retention_source: str  # "runtimeinfo", or "flags" when runtimeinfo was not readable
+    flag_retention_time: str  # --storage.tsdb.retention.time as set ("" = not set)
+    flag_retention_size: str  # --storage.tsdb.retention.size as set ("" = not set)
     tsdb_path: str
     head_series: int
     head_chunks: int
@@ -62,6 +66,41 @@ async def _scalar(prom: PrometheusClient, expr: str) -> float | None:
         return None
     values = [s.value for s in samples if math.isfinite(s.value)]
     return values[0] if values else None
+
+
+def _unset(value: str) -> str:
+    return "" if value.strip() in ("", "0", "0s", "0B") else value.strip()
+
+
+def effective_retention(storage_retention: str | None, flags: dict[str, str]) -> tuple[str, str]:
+    """(time, size) Prometheus applies. runtimeinfo's `storageRetention` says it ("15d",
+    "1GiB", "30d or 1GiB"); without it, the flags with Prometheus' rule: neither time nor
+    size set means 15d (cmd/prometheus/main.go, defaultRetentionDuration)."""
+    if storage_retention:
+        time_part, size_part = "", ""
+        for part in storage_retention.split(" or "):
+            part = part.strip()
+            if part.endswith("B"):
+                size_part = part
+            elif part:
+                time_part = part
+        return time_part, size_part
+    time_flag = _unset(flags.get("storage.tsdb.retention.time", "")) or _unset(
+        flags.get("storage.tsdb.retention", "")  # the deprecated spelling
+    )
+    size_flag = _unset(flags.get("storage.tsdb.retention.size", ""))
+    if not time_flag and not size_flag:
+        time_flag = DEFAULT_RETENTION_TIME
+    return time_flag, size_flag
+
+
+async def _storage_retention(prom: PrometheusClient) -> str | None:
+    try:
+        info = await prom.runtimeinfo()
+    except BackendError:  # an older Prometheus, or a proxy that hides /status
+        return None
+    value = info.get("storageRetention")
+    return str(value) if value else None
 
 
 def pick_disk(disks: list[Disk], path: str) -> Disk | None:
@@ -90,8 +129,9 @@ def sizing(growth_per_day: float | None, budget: int | None) -> tuple[int | None
 
 
 async def gather(prom: PrometheusClient, budget: int | None) -> PromRetention:
-    flags, tsdb, blocks, lowest, ingest, bps, disk_samples = await asyncio.gather(
+    flags, runtime, tsdb, blocks, lowest, ingest, bps, disk_samples = await asyncio.gather(
         prom.flags(),
+        _storage_retention(prom),
         prom.api("status/tsdb"),
         _scalar(prom, Q_BLOCKS),
         _scalar(prom, Q_LOWEST),
@@ -123,9 +163,13 @@ async def gather(prom: PrometheusClient, budget: int | None) -> PromRetention:
     days, to_set = sizing(growth, budget)
     if budget is None:
         notes.append("no disk budget: set prometheus.disk_budget or pass --budget")
+    time_kept, size_kept = effective_retention(runtime, flags)
     return PromRetention(
-        retention_time=flags.get("storage.tsdb.retention.time", ""),
-        retention_size=flags.get("storage.tsdb.retention.size", ""),
+        retention_time=time_kept,
+        retention_size=size_kept,
+        retention_source="runtimeinfo" if runtime else "flags",
+        flag_retention_time=_unset(flags.get("storage.tsdb.retention.time", "")),
+        flag_retention_size=_unset(flags.get("storage.tsdb.retention.size", "")),
         tsdb_path=path,
         head_series=int(head.get("numSeries", 0)),
         head_chunks=int(head.get("chunkCount", 0)),

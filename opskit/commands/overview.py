@@ -93,7 +93,9 @@ def summarize(context: str, st: StackStatus) -> Summary:
     if st.queues.error and not st.targets.error:
         findings.append(Finding("warning", "queues", str(st.queues.error)))
     for q in st.queues.value or []:
-        if q.state != "ok":
+        if q.note:  # no value: say what was looked for
+            findings.append(Finding("warning", "queues", f"{q.queue}: no data ({q.note})"))
+        elif q.state != "ok":
             limit = q.critical if q.state == "critical" and q.critical else q.warning
             findings.append(
                 Finding(q.state, "queues", f"{q.queue} {q.series}: {number(q.value)} > {limit:g}")
@@ -283,5 +285,19 @@ def queues(app: App, as_json: bool = False) -> int:
                 styled(q.state),
             )
         console().print(t)
+        for name, rows in _by_queue(depths).items():  # which exporter and query each used
+            first = rows[0]
+            if first.note:
+                console().print(f"{esc(name)}: {esc(first.note)}", soft_wrap=True)
+            else:
+                source = f"{first.exporter}: " if first.exporter else ""
+                console().print(f"{esc(name)}: {esc(source + first.query)}", soft_wrap=True)
     states = {q.state for q in depths}
     return EXIT_CRITICAL if "critical" in states else EXIT_WARNING if "warning" in states else 0
+
+
+def _by_queue(depths: list[QueueDepth]) -> dict[str, list[QueueDepth]]:
+    grouped: dict[str, list[QueueDepth]] = {}
+    for q in depths:
+        grouped.setdefault(q.queue, []).append(q)
+    return grouped

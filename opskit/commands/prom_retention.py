@@ -20,6 +20,23 @@ def _budget(app: App, given: str | None) -> int | None:
         raise UsageError(f"--budget: bad size {given!r} (e.g. 50GiB, 200GB)") from None
 
 
+def retention_line(r: PromRetention) -> str:
+    """`time 15d (default: no flag set), size unlimited`: the effective retention, with the
+    flags as set beside it."""
+
+    def part(kind: str, effective: str, flag: str) -> str:
+        shown = effective or "unlimited"
+        if flag and flag != effective:
+            return f"{kind} {shown} (flag {flag})"
+        if flag:
+            return f"{kind} {shown} (flag)"
+        return f"{kind} {shown} (default: flag not set)" if effective else f"{kind} {shown}"
+
+    time_part = part("time", r.retention_time, r.flag_retention_time)
+    size_part = part("size", r.retention_size, r.flag_retention_size)
+    return f"{time_part}, {size_part}"
+
+
 def report(app: App, budget_text: str | None, as_json: bool) -> int:
     budget = _budget(app, budget_text)
 
@@ -32,8 +49,7 @@ def report(app: App, budget_text: str | None, as_json: bool) -> int:
         print_json(r)
         return EXIT_OK if r.fits_days is not None else EXIT_WARNING
     out = console()
-    size = r.retention_size if r.retention_size not in ("", "0B") else "unlimited"
-    out.print(f"retention: time {r.retention_time}, size {size}; TSDB at {esc(r.tsdb_path)}")
+    out.print(f"retention: {retention_line(r)}; TSDB at {esc(r.tsdb_path)}")
     out.print(f"head: {r.head_series} series, {r.head_chunks} chunks")
     if r.blocks_bytes is not None:
         since = f" since {r.oldest_sample:%Y-%m-%d}" if r.oldest_sample else ""

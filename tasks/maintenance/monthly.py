@@ -174,9 +174,12 @@ async def prometheus_retention(ctx: TaskContext) -> Outcome:
     days_kept: float | None = None
     try:
         days_kept = parse_duration(r.retention_time).total_seconds() / 86400
-    except ValueError:
+    except ValueError:  # "" is no time limit (a size limit only)
         days_kept = None
-    shown = f"retention {r.retention_time or '?'}"
+    flag = r.flag_retention_time or "not set, Prometheus' default"
+    shown = f"retention {r.retention_time or 'no time limit'} (flag: {flag})"
+    if r.retention_size:
+        shown += f", size limit {r.retention_size}"
     if per_day:
         shown += f", growing {per_day / 2**20:.1f} MiB/day"
     out.add("info", "prometheus", shown)

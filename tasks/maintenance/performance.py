@@ -44,7 +44,12 @@ async def performance(ctx: TaskContext) -> Outcome:
     rows: dict[str, dict[str, object]] = {}
 
     async def one(name: str, b: Baseline) -> None:
-        expr = f"avg_over_time(({b.query}){window})"
+        found = await ctx.stack.resolve(b.query, b.signal)
+        if found.query is None:
+            out.add("warn", name, f"no data: no exporter found (looked for {found.looked_for})")
+            rows[name] = {"expected": b.expected, "value": None, "looked_for": found.looked_for}
+            return
+        expr = f"avg_over_time(({found.query}){window})"
         try:
             samples = await ctx.stack.prometheus.query(expr, ctx.now)
         except BadResponse as exc:
@@ -53,8 +58,8 @@ async def performance(ctx: TaskContext) -> Outcome:
             return
         values = [s.value for s in samples if math.isfinite(s.value)]
         if not values:
-            out.add("warn", name, "no data: the metrics behind this baseline are absent")
-            rows[name] = {"expected": b.expected, "value": None}
+            out.add("warn", name, f"no data: {found.query} returned nothing")
+            rows[name] = {"expected": b.expected, "value": None, "query": found.query}
             return
         value = max(values) if not b.higher_is_better else min(values)
         level, worse = judge(value, b)
@@ -64,7 +69,13 @@ async def performance(ctx: TaskContext) -> Outcome:
             out.add(level, name, shown)
         else:
             out.add(level, name, f"{shown}: {worse:.0%} worse", value=value)
-        rows[name] = {"expected": b.expected, "value": round(value, 6), "worse": round(worse, 4)}
+        rows[name] = {
+            "expected": b.expected,
+            "value": round(value, 6),
+            "worse": round(worse, 4),
+            "query": found.query,
+            "exporter": found.exporter,
+        }
 
     await asyncio.gather(*(one(n, b) for n, b in baselines.items()))
     out.findings.sort(key=lambda f: f.subject)

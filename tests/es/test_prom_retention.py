@@ -15,7 +15,11 @@ def test_prometheus_retention_report(lab: Lab) -> None:
     env = lab.env()
     out = run_json(lab, env, "retention", "prometheus", "--budget", "1GiB")
     flags = get_json(f"{lab.prometheus}/api/v1/status/flags")["data"]
-    assert out["retention_time"] == flags["storage.tsdb.retention.time"]
+    runtime = get_json(f"{lab.prometheus}/api/v1/status/runtimeinfo")["data"]
+    # the lab sets --storage.tsdb.retention.time=60d; runtimeinfo spells it as it likes
+    assert out["flag_retention_time"] == flags["storage.tsdb.retention.time"] == "60d"
+    assert out["retention_time"] == runtime["storageRetention"]
+    assert out["retention_source"] == "runtimeinfo"
     assert out["tsdb_path"] == flags["storage.tsdb.path"]
     assert out["head_series"] > 0 and out["blocks_bytes"] > 0
     assert out["disk"]["available_bytes"] > 0
