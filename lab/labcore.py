@@ -45,6 +45,11 @@ BASE_PORTS = {
     "pop3": 1110,
     "dovecot_stats": 9900,  # Dovecot's OpenMetrics listener (its documented example port)
     "celery_exporter": 9808,  # danihodovic/celery-exporter's default
+    # the lab's own: Celery workers and beat answer GET /health here once ready (svc_app.py)
+    "celery_worker_health": 9810,
+    "celery_worker_reports_health": 9811,
+    "celery_beat_health": 9812,
+    "traffic": 9813,  # the lab's HTTP/Celery traffic generator: GET /health, its counts
     "blackbox_exporter": 9115,  # prometheus-blackbox-exporter's default
     "relay_refused": 2526,  # nothing listens: Postfix's relay for mail that is refused
     "relay_blackhole": 2527,  # accepts and never answers: mail that times out
