@@ -183,8 +183,15 @@ def beat_argv() -> list[str]:
 
 
 def exporter_argv() -> list[str]:
-    # The wheel has no console script: its click command is src.cli:cli.
+    # The wheel has no console script: its click command is src.cli:cli. The exporter
+    # exits when its broker connection drops (a Redis restart); operators run it under a
+    # supervisor that restarts it (systemd Restart=always, Kubernetes), and so does the lab.
     return [
+        "bash",
+        "-c",
+        'while :; do "$@"; echo "lab: celery-exporter exited ($?), restarting in 2s" >&2;'
+        " sleep 2; done",
+        "supervise",
         venv_bin("python"),
         "-c",
         "from src.cli import cli; cli()",

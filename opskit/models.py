@@ -211,3 +211,24 @@ class ServiceHealth:
     status_code: int | None
     latency_ms: float | None
     error: str
+    # what a JSON health body says of itself ("healthy", "degraded", "unhealthy"; "" when
+    # the body is not such JSON) and of each dependency it checks
+    reported: str = ""
+    checks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def degraded(self) -> bool:
+        """Answering, but saying that it or a dependency is not healthy."""
+        bad = {k for k, v in self.checks.items() if v.lower() not in HEALTHY_WORDS}
+        return self.ok and (bool(bad) or self.reported.lower() not in ("", *HEALTHY_WORDS))
+
+    def detail(self) -> str:
+        """`degraded: redis unhealthy, smtp unhealthy`, or ""."""
+        bad = [f"{k} {v}" for k, v in self.checks.items() if v.lower() not in HEALTHY_WORDS]
+        if not bad and not self.degraded:
+            return ""
+        head = self.reported or "degraded"
+        return f"{head}: {', '.join(bad)}" if bad else head
+
+
+HEALTHY_WORDS = ("healthy", "ok", "up", "pass", "green")

@@ -22,6 +22,7 @@ STYLE = {
     "critical": "bold red",
     "up": "green",
     "down": "bold red",
+    "degraded": "yellow",
     "green": "green",
     "yellow": "yellow",
     "red": "bold red",

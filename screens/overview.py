@@ -110,9 +110,11 @@ def services_text(src: SourceState, grafana: SourceState) -> Text:
     text = _status_line(src)
     for s in src.value or []:
         svc: ServiceHealth = s
-        text.append("● ", style="green" if svc.ok else "bold red")
+        colour = "bold red" if not svc.ok else "yellow" if svc.degraded else "green"
+        text.append("● ", style=colour)
         text.append(f"{svc.name:<16}")
-        text.append(f" {svc.error}\n" if svc.error else "\n", style="dim")
+        problem = svc.error or svc.detail()
+        text.append(f" {problem}\n" if problem else "\n", style="dim")
     if grafana.value:
         text.append("● ", style="green")
         text.append(f"{'grafana':<16} {grafana.value.get('version', '')}\n")

@@ -108,14 +108,20 @@ class ServicesScreen(TableScreen[ServiceHealth]):
         return record.name
 
     def is_fault(self, record: ServiceHealth) -> bool:
-        return not record.ok
+        return not record.ok or record.degraded
 
     def cells(self, s: ServiceHealth) -> Sequence[Cell]:
         return (
             s.name,
-            Text("up" if s.ok else "down", style="green" if s.ok else "bold red"),
+            service_state(s),
             str(s.status_code or "-"),
             f"{s.latency_ms:.0f}" if s.latency_ms is not None else "-",
             s.url,
-            styled_cell(s.error, "red" if s.error else None),
+            styled_cell(s.error or s.detail(), "red" if s.error else "yellow"),
         )
+
+
+def service_state(s: ServiceHealth) -> Text:
+    if not s.ok:
+        return Text("down", style="bold red")
+    return Text("degraded", style="yellow") if s.degraded else Text("up", style="green")

@@ -120,6 +120,8 @@ def summarize(context: str, st: StackStatus) -> Summary:
     for svc in st.services:
         if not svc.ok:
             findings.append(Finding("critical", "services", f"{svc.name}: {svc.error}"))
+        elif svc.degraded:
+            findings.append(Finding("warning", "services", f"{svc.name}: {svc.detail()}"))
 
     if any(not s["ok"] for s in sources.values()):
         code = EXIT_UNREACHABLE
@@ -247,15 +249,19 @@ def health(app: App, as_json: bool = False) -> int:
     else:
         t = table(None, "service", "state", "status", "latency ms", "url / error")
         for r in results:
+            state = "down" if not r.ok else "degraded" if r.degraded else "up"
+            problem = r.error if not r.ok else r.detail()
             t.add_row(
                 r.name,
-                styled("up" if r.ok else "down"),
+                styled(state),
                 str(r.status_code or "-"),
                 f"{r.latency_ms:.0f}" if r.latency_ms is not None else "-",
-                esc(r.url if r.ok else f"{r.url}: {r.error}"),
+                esc(f"{r.url}: {problem}" if problem else r.url),
             )
         console().print(t)
-    return EXIT_OK if all(r.ok for r in results) else EXIT_CRITICAL
+    if not all(r.ok for r in results):
+        return EXIT_CRITICAL
+    return EXIT_WARNING if any(r.degraded for r in results) else EXIT_OK
 
 
 @click.command()

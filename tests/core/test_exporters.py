@@ -185,11 +185,11 @@ def test_monthly_review_reports_the_default_retention(
 
     url = bare_prometheus("# TYPE x gauge\nx 1\n")
     env = lab.env(OPSKIT_PROMETHEUS_URL=url, OPSKIT_MAINTENANCE_PUBLISH="false")
-    proc = lab.opskit(
-        "maintenance", "monthly", "--only", "prometheus_retention", "--json", env=env
-    )
+    proc = lab.opskit("maintenance", "monthly", "--only", "prometheus_retention", "--json", env=env)
     assert proc.returncode in (0, 1), proc.stderr
     (res,) = [r for r in json.loads(proc.stdout)["results"] if r["task"] == "prometheus_retention"]
     messages = [f["message"] for f in res["findings"]]
-    assert any("retention 15d (flag: not set, Prometheus' default)" in m for m in messages), messages
+    assert any("retention 15d (flag: not set, Prometheus' default)" in m for m in messages), (
+        messages
+    )
     assert not any("0s" in m for m in messages)

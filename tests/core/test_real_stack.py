@@ -1,0 +1,175 @@
+"""opskit's defaults read the lab's real services through their real exporters: the
+Celery queue grows by the tasks this test enqueued, the mail queue by the mail it sent,
+the error rate by the 500s it caused, and a service it stopped shows as down.
+
+The lab's traffic generators are paused while a test counts (and started again), so
+every change is the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import LAB, OFFSET, Lab, lab_ctl
+
+DANIHODOVIC = "danihodovic/celery-exporter"
+EMAIL_SERVICE = f"http://127.0.0.1:{5000 + OFFSET}"
+
+
+def lab_cmd(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def wait_for(fn: Callable[[], Any], timeout: float = 45.0, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+@contextmanager
+def stopped(*servers: str) -> Iterator[None]:
+    for name in servers:
+        lab_ctl("server", "stop", name)
+    try:
+        yield
+    finally:
+        for name in reversed(servers):
+            lab_ctl("server", "start", name)
+
+
+@pytest.fixture(scope="module")
+def quiet(lab: Lab) -> Iterator[None]:
+    """No generated traffic while this module counts."""
+    del lab
+    with stopped("traffic", "mail_traffic"):
+        time.sleep(3)  # let tasks already queued by the traffic drain
+        yield
+
+
+def queues(lab: Lab) -> dict[str, dict[str, dict[str, Any]]]:
+    rows = lab.opskit_json("queues")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["queue"], {})[row["series"]] = row
+    return out
+
+
+def test_celery_queues_one_row_per_queue_name(lab: Lab, quiet: None) -> None:
+    celery = queues(lab)["celery"]
+    assert {'queue_name="default"', 'queue_name="emails"', 'queue_name="reports"'} <= set(celery)
+    row = celery['queue_name="reports"']
+    assert DANIHODOVIC in row["exporter"]
+    assert row["query"] == "sum by (queue_name) (celery_queue_length)"
+    text = lab.opskit("queues")
+    assert "celery: danihodovic/celery-exporter" in text.stdout, text.stdout
+
+
+def test_celery_queue_grows_by_the_tasks_enqueued(lab: Lab, quiet: None) -> None:
+    with stopped("celery_worker_reports"):
+        key = 'queue_name="reports"'
+
+        def settled() -> float | None:
+            first = queues(lab)["celery"][key]["value"]
+            time.sleep(6)  # a scrape later
+            second = queues(lab)["celery"][key]["value"]
+            return first if first == second else None
+
+        before = wait_for(settled)
+        assert before is not None
+        lab_cmd("celery", "enqueue", "reports", "37")
+        grown = wait_for(lambda: queues(lab)["celery"][key]["value"] == before + 37)
+        assert grown, (before, queues(lab)["celery"][key])
+        lab_cmd("celery", "purge", "reports")
+
+
+def test_mail_queue_grows_by_the_mail_sent(lab: Lab, quiet: None) -> None:
+    def total() -> float:
+        (row,) = queues(lab)["mail"].values()
+        assert "postfix" in row["exporter"], row
+        return float(row["value"])
+
+    def settled() -> float | None:
+        first = total()
+        time.sleep(6)
+        return first if total() == first else None
+
+    before = wait_for(settled)
+    assert before is not None
+    lab_cmd("mail", "send", "9", "--domain", "refused.test", "--subject", "opskit-test-mailq")
+    try:
+        assert wait_for(lambda: total() == before + 9), (before, total())
+    finally:
+        lab_cmd("mail", "purge", "--recipient", "refused.test", "--queue", "ALL")
+
+
+def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
+    """The default `error_rate` baseline resolves to the Flask exporter's counter, and
+    the 500s this test causes, with no other traffic, make the 5xx share rise."""
+    from opskit.config import load
+    from opskit.stack import Stack
+
+    settings = load(environ=lab.env()).settings
+
+    async def share() -> tuple[str, float]:
+        async with Stack(settings) as stack:
+            found = await stack.resolve(None, "error_rate")
+            assert found.query is not None, found.looked_for
+            samples = await stack.prometheus.query(found.query)
+            return found.exporter or "", samples[0].value if samples else math.nan
+
+    exporter, before = asyncio.run(share())
+    assert "prometheus-flask-exporter" in exporter
+    # 300 errors against at most ~900 requests of paused traffic in the 5m window: > 25 %
+    lab_cmd("app", "errors", "300")
+    after = wait_for(lambda: (v := asyncio.run(share())[1]) > max(before, 0.2) and v, 60)
+    assert after and after > max(before, 0.2), (before, after)
+
+
+def test_stopped_service_is_down_and_degraded(lab: Lab, tmp_path: Path) -> None:
+    config = tmp_path / "opskit.toml"  # the test lab's email-service is on its moved port
+    config.write_text(f'[[services]]\nname = "email-service"\nurl = "{EMAIL_SERVICE}/health"\n')
+    env = lab.env(OPSKIT_CONFIG=str(config))
+    with stopped("email_service"):
+
+        def down() -> list[dict[str, Any]]:
+            rows = lab.opskit_json("targets", "--down", ok_codes=(0, 1, 2))
+            return [t for t in rows if t["job"] == "email-service"]
+
+        found = wait_for(down)
+        assert found and "connection refused" in found[0]["last_error"], found
+    with stopped("redis"):
+        proc = lab.opskit("health", "--json", env=env)
+        rows = {r["name"]: r for r in json.loads(proc.stdout)}
+        svc = rows["email-service"]
+        assert svc["ok"] and svc["reported"] == "degraded", svc
+        assert svc["checks"]["redis"] != "healthy" and svc["checks"]["database"] == "healthy"
+        text = lab.opskit("health", env=env)
+        assert "degraded: redis" in text.stdout, text.stdout
+    with stopped("postgres"):
+        proc = lab.opskit("health", "--json", env=env)
+        assert proc.returncode == 2, proc.stderr
+        rows = {r["name"]: r for r in json.loads(proc.stdout)}
+        svc = rows["email-service"]
+        assert not svc["ok"] and svc["status_code"] == 503 and svc["reported"] == "unhealthy"
