@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,63 @@ def lab_ctl(*args: str) -> None:
     )
 
 
+def lab_out(*args: str) -> str:
+    """A lab.py subcommand's stdout (e.g. `mail queue --json`)."""
+    proc = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def server_running(name: str) -> bool:
+    status = json.loads(_status_json())
+    return any(s["name"] == name and s["pid"] for s in status["servers"])
+
+
+def _status_json() -> str:
+    proc = subprocess.run(
+        [sys.executable, str(LAB / "lab.py"), "status", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
+    )
+    return proc.stdout
+
+
+@contextmanager
+def server_state(name: str, running: bool) -> Iterator[None]:
+    """`name` started (or stopped) for the block, then put back as it was."""
+    was = server_running(name)
+    if was != running:
+        lab_ctl("server", "start" if running else "stop", name)
+    try:
+        yield
+    finally:
+        if was != running:
+            lab_ctl("server", "start" if was else "stop", name)
+
+
+INCIDENT_DEFERRED = 110  # > the README's 100: MailQueueHigh
+
+
+def standing_incident() -> None:
+    """The test lab's incident, caused for real: the email-service stopped (its target
+    down with "connection refused", EmailServiceDown firing and the failing /health probe
+    inhibited by it) and more than 100 messages deferred by a relay that refuses them
+    (MailQueueHigh). Tests that need the email-service running say so with
+    `server_state("email_service", True)`."""
+    lab_ctl("server", "stop", "email_service")
+    counts = json.loads(lab_out("mail", "queue", "--json"))
+    missing = INCIDENT_DEFERRED - int(counts.get("deferred", 0)) - int(counts.get("active", 0))
+    if missing > 0:
+        lab_out("mail", "send", str(missing), "--domain", "refused.test", "--subject", "incident")
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     proc = subprocess.run(
@@ -123,13 +181,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         text=True,
         env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
     )
-    if proc.returncode != 0:
+    try:
+        servers = json.loads(proc.stdout)["servers"]
+    except (ValueError, KeyError):
+        servers = []
+    # the email-service may be stopped by an earlier run's standing incident
+    unhealthy = [s["name"] for s in servers if not s["healthy"] and s["name"] != "email_service"]
+    if not servers or unhealthy:
         pytest.fail(
             "the lab is not running (or not healthy): start it with "
             f"`OPSKIT_LAB_PORT_OFFSET={OFFSET} lab/up`\n{proc.stdout}{proc.stderr}",
             pytrace=False,
         )
     lab = Lab(home=tmp_path_factory.mktemp("opskit-home"))
+    standing_incident()
     # Settle: every target scraped at least once, so tests see real health, not "unknown".
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import LAB, OFFSET, Lab, lab_ctl
+from tests.conftest import LAB, OFFSET, Lab, server_state
 
 DANIHODOVIC = "danihodovic/celery-exporter"
 EMAIL_SERVICE = f"http://127.0.0.1:{5000 + OFFSET}"
@@ -50,13 +50,10 @@ def wait_for(fn: Callable[[], Any], timeout: float = 45.0, every: float = 1.0) -
 
 @contextmanager
 def stopped(*servers: str) -> Iterator[None]:
-    for name in servers:
-        lab_ctl("server", "stop", name)
-    try:
+    with ExitStack() as stack:
+        for name in servers:
+            stack.enter_context(server_state(name, running=False))
         yield
-    finally:
-        for name in reversed(servers):
-            lab_ctl("server", "start", name)
 
 
 @pytest.fixture(scope="module")
@@ -139,12 +136,13 @@ def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
             samples = await stack.prometheus.query(found.query)
             return found.exporter or "", samples[0].value if samples else math.nan
 
-    exporter, before = asyncio.run(share())
-    assert "prometheus-flask-exporter" in exporter
-    # 300 errors against at most ~900 requests of paused traffic in the 5m window: > 25 %
-    lab_cmd("app", "errors", "300")
-    after = wait_for(lambda: (v := asyncio.run(share())[1]) > max(before, 0.2) and v, 60)
-    assert after and after > max(before, 0.2), (before, after)
+    with server_state("email_service", running=True):
+        exporter, before = asyncio.run(share())
+        assert "prometheus-flask-exporter" in exporter
+        # 300 errors against at most ~900 requests of paused traffic in the 5m window
+        lab_cmd("app", "errors", "300")
+        after = wait_for(lambda: (v := asyncio.run(share())[1]) > max(before, 0.2) and v, 60)
+        assert after and after > max(before, 0.2), (before, after)
 
 
 def test_stopped_service_is_down_and_degraded(lab: Lab, tmp_path: Path) -> None:
@@ -159,7 +157,7 @@ def test_stopped_service_is_down_and_degraded(lab: Lab, tmp_path: Path) -> None:
 
         found = wait_for(down)
         assert found and "connection refused" in found[0]["last_error"], found
-    with stopped("redis"):
+    with server_state("email_service", running=True), stopped("redis"):
         proc = lab.opskit("health", "--json", env=env)
         rows = {r["name"]: r for r in json.loads(proc.stdout)}
         svc = rows["email-service"]
@@ -167,7 +165,7 @@ def test_stopped_service_is_down_and_degraded(lab: Lab, tmp_path: Path) -> None:
         assert svc["checks"]["redis"] != "healthy" and svc["checks"]["database"] == "healthy"
         text = lab.opskit("health", env=env)
         assert "degraded: redis" in text.stdout, text.stdout
-    with stopped("postgres"):
+    with server_state("email_service", running=True), stopped("postgres"):
         proc = lab.opskit("health", "--json", env=env)
         assert proc.returncode == 2, proc.stderr
         rows = {r["name"]: r for r in json.loads(proc.stdout)}

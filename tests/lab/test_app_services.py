@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.conftest import LAB, OFFSET, Lab, get_json, lab_ctl
+import pytest
+
+from tests.conftest import LAB, OFFSET, Lab, get_json, lab_ctl, server_state
 
 EMAIL_SERVICE = f"http://127.0.0.1:{5000 + OFFSET}"
 CELERY_EXPORTER = f"http://127.0.0.1:{9808 + OFFSET}"
@@ -83,6 +85,15 @@ def stopped(*servers: str) -> Iterator[None]:
     finally:
         for name in reversed(servers):
             lab_ctl("server", "start", name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def email_service_running(lab: Lab) -> Iterator[None]:
+    """The test lab's standing incident stops the email-service (tests/conftest.py);
+    this module measures it running."""
+    del lab
+    with server_state("email_service", running=True):
+        yield
 
 
 def health() -> tuple[int, dict[str, Any]]:

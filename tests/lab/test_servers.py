@@ -33,7 +33,25 @@ def promql(lab: Lab, expr: str, at: datetime | None = None) -> list[dict[str, An
     return result
 
 
+README_JOBS = {
+    "prometheus",
+    "alertmanager",
+    "node",
+    "pushgateway",
+    "email-service",
+    "celery",
+    "postgres",
+    "redis",
+    "postfix",
+    "dovecot",
+    "blackbox-http",
+    "blackbox-tcp",
+}
+
+
 def test_prometheus_scrapes_the_readme_jobs_and_one_is_really_down(lab: Lab) -> None:
+    """Every service the README lists is scraped through its exporter; the standing
+    incident (tests/conftest.py) has stopped the email-service for real."""
     targets = wait_for(
         lambda: [
             t
@@ -43,8 +61,9 @@ def test_prometheus_scrapes_the_readme_jobs_and_one_is_really_down(lab: Lab) -> 
         timeout=30,
     )
     by_job = {t["labels"]["job"]: t for t in targets}
-    assert {"prometheus", "alertmanager", "node", "pushgateway", "email-service"} <= set(by_job)
-    assert by_job["node"]["health"] == "up"
+    assert set(by_job) >= README_JOBS
+    for job in README_JOBS - {"email-service", "blackbox-http"}:
+        assert by_job[job]["health"] == "up", by_job[job]
     down = by_job["email-service"]
     assert down["health"] == "down"
     assert "connection refused" in down["lastError"]
@@ -58,7 +77,7 @@ def test_demo_alerts_fire_and_reach_alertmanager(lab: Lab) -> None:
         return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
 
     names = wait_for(
-        lambda: {"EmailServiceDown", "CeleryQueueBackup", "MailQueueHigh"} <= firing() and firing(),
+        lambda: {"EmailServiceDown", "MailQueueHigh"} <= firing() and firing(),
         timeout=90,
     )
     assert names, f"expected demo alerts firing, got {firing()}"
@@ -72,8 +91,14 @@ def test_demo_alerts_fire_and_reach_alertmanager(lab: Lab) -> None:
 
 def test_thirty_days_of_backfilled_history(lab: Lab) -> None:
     now = datetime.now(UTC)
-    old = promql(lab, 'postfix_mail_queue_size{job="pushgateway"}', now - timedelta(days=28))
-    assert old and float(old[0]["value"][1]) >= 0
+    # under the live exporters' names (lab/backfill.py)
+    for expr in (
+        'postfix_showq_message_size_bytes_count{job="postfix",queue="deferred"}',
+        'celery_queue_length{job="celery",queue_name="default"}',
+        'flask_http_request_total{job="email-service",status="500"}',
+    ):
+        old = promql(lab, expr, now - timedelta(days=28))
+        assert old and float(old[0]["value"][1]) >= 0, expr
     flaps = promql(
         lab, 'changes(count_over_time(ALERTS{alertname="HighRequestLatency"}[10m])[2d:5m])'
     )
@@ -84,14 +109,6 @@ def test_thirty_days_of_backfilled_history(lab: Lab) -> None:
     assert fs, "no backfilled filesystem trend"
     retention = get_json(f"{lab.prometheus}/api/v1/status/flags")["data"]
     assert retention["storage.tsdb.retention.time"] == "60d"
-
-
-def test_queue_depths_pushed(lab: Lab) -> None:
-    groups = get_json(f"{lab.pushgateway}/api/v1/metrics")["data"]
-    names = {name for g in groups for name in g if name.endswith(("_length", "_size"))}
-    assert {"celery_queue_length", "postfix_mail_queue_size"} <= names
-    depth = promql(lab, 'celery_queue_length{queue="default"}')
-    assert float(depth[0]["value"][1]) > 1000  # above the README's threshold
 
 
 def test_node_exporter_serves_filesystems(lab: Lab) -> None:
