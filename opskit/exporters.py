@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from opskit.clients.prometheus import PrometheusClient
 
 APP = 'job="email-service"'  # the README's Flask service, as its scrape job names it
+# prometheus-flask-exporter always exports flask_exporter_info; its request series only
+# exist once a request was served, and only the histogram is in older history
+FLASK_PROBE = (
+    '{__name__=~"flask_exporter_info|flask_http_request_duration_seconds_bucket",' + APP + "}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ def _quantile(q: float) -> tuple[Variant, ...]:
     return (
         Variant(
             "prometheus-flask-exporter 0.23 (Flask, GunicornPrometheusMetrics)",
-            f"flask_http_request_duration_seconds_bucket{{{APP}}}",
+            FLASK_PROBE,
             f"histogram_quantile({q:g}, "
             + rate.format(metric="flask_http_request_duration_seconds_bucket")
             + ")",
@@ -65,11 +70,11 @@ def _quantile(q: float) -> tuple[Variant, ...]:
     )
 
 
-def _error_rate(metric: str, exporter: str) -> Variant:
+def _error_rate(metric: str, exporter: str, probe: str = "") -> Variant:
     sel = f"{metric}{{{APP}"
     return Variant(
         exporter,
-        f"{metric}{{{APP}}}",
+        probe or f"{metric}{{{APP}}}",
         f'sum(rate({sel},status=~"5.."}}[5m])) / sum(rate({sel}}}[5m]))',
     )
 
@@ -118,7 +123,9 @@ SIGNALS: dict[str, Signal] = {
             "error_rate",
             "email-service share of 5xx responses",
             (
-                _error_rate("flask_http_request_total", "prometheus-flask-exporter 0.23"),
+                _error_rate(
+                    "flask_http_request_total", "prometheus-flask-exporter 0.23", FLASK_PROBE
+                ),
                 _error_rate("http_requests_total", "prometheus_client http_requests_total"),
             ),
         ),
@@ -144,18 +151,29 @@ class Detector:
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Resolved]] = {}
 
-    async def resolve(self, prom: PrometheusClient, name: str) -> Resolved:
+    async def resolve(
+        self, prom: PrometheusClient, name: str, lookback: str | None = None
+    ) -> Resolved:
+        """`lookback` (a PromQL duration such as "30d"): an exporter scraped at any time in
+        that window counts, for reports over history; without it, only one scraped now."""
         signal = SIGNALS[name]
         now = time.monotonic()
-        cached = self._cache.get(name)
+        key = f"{name}@{lookback or ''}"
+        cached = self._cache.get(key)
         if cached and now - cached[0] < self.ttl and cached[1].query is not None:
             return cached[1]
-        found = await asyncio.gather(*(prom.query(f"count({v.probe})") for v in signal.variants))
+
+        def probe(v: Variant) -> str:
+            return (
+                f"count(last_over_time({v.probe}[{lookback}]))" if lookback else f"count({v.probe})"
+            )
+
+        found = await asyncio.gather(*(prom.query(probe(v)) for v in signal.variants))
         for variant, samples in zip(signal.variants, found, strict=True):
             if any(s.value > 0 for s in samples):
                 result = Resolved(name, variant.query, variant.exporter, signal.looked_for())
                 break
         else:
             result = Resolved(name, None, None, signal.looked_for())
-        self._cache[name] = (now, result)
+        self._cache[key] = (now, result)
         return result

@@ -129,13 +129,16 @@ class Stack:
 
         return Detector()
 
-    async def resolve(self, query: str | None, signal: str | None) -> Resolved:
-        """A written query as is; a signal through the exporters Prometheus scrapes."""
+    async def resolve(
+        self, query: str | None, signal: str | None, lookback: str | None = None
+    ) -> Resolved:
+        """A written query as is; a signal through the exporters Prometheus scrapes (now,
+        or at any time within `lookback`)."""
         from opskit.exporters import Resolved
 
         if signal is None:
             return Resolved("", query, None, "")
-        return await self.detector.resolve(self.prometheus, signal)
+        return await self.detector.resolve(self.prometheus, signal, lookback)
 
     async def _queue(self, queue: Queue) -> list[QueueDepth]:
         def empty(note: str, query: str = "", exporter: str = "") -> list[QueueDepth]:

@@ -44,7 +44,7 @@ async def performance(ctx: TaskContext) -> Outcome:
     rows: dict[str, dict[str, object]] = {}
 
     async def one(name: str, b: Baseline) -> None:
-        found = await ctx.stack.resolve(b.query, b.signal)
+        found = await ctx.stack.resolve(b.query, b.signal, f"{ctx.options.review_days}d")
         if found.query is None:
             out.add("warn", name, f"no data: no exporter found (looked for {found.looked_for})")
             rows[name] = {"expected": b.expected, "value": None, "looked_for": found.looked_for}

@@ -114,11 +114,12 @@ def test_mail_queue_grows_by_the_mail_sent(lab: Lab, quiet: None) -> None:
 
     before = wait_for(settled)
     assert before is not None
-    lab_cmd("mail", "send", "9", "--domain", "refused.test", "--subject", "opskit-test-mailq")
+    to = f"opskit-mailq-{time.time_ns()}"
+    lab_cmd("mail", "send", "9", "--domain", "refused.test", "--to", to)
     try:
         assert wait_for(lambda: total() == before + 9), (before, total())
-    finally:
-        lab_cmd("mail", "purge", "--recipient", "refused.test", "--queue", "ALL")
+    finally:  # only this test's mail: the standing incident's stays
+        lab_cmd("mail", "purge", "--recipient", to, "--queue", "ALL")
 
 
 def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
@@ -132,13 +133,20 @@ def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
     async def share() -> tuple[str, float]:
         async with Stack(settings) as stack:
             found = await stack.resolve(None, "error_rate")
-            assert found.query is not None, found.looked_for
+            if found.query is None:  # not scraped yet since it started
+                return "", math.nan
             samples = await stack.prometheus.query(found.query)
             return found.exporter or "", samples[0].value if samples else math.nan
 
     with server_state("email_service", running=True):
+        assert wait_for(lambda: asyncio.run(share())[0]), "flask exporter never found"
         exporter, before = asyncio.run(share())
+        before = 0.0 if math.isnan(before) else before
         assert "prometheus-flask-exporter" in exporter
+        # a first 500 creates the series; Prometheus must see it before the burst, since
+        # rate() cannot count what a counter had before its first scrape
+        lab_cmd("app", "errors", "1")
+        time.sleep(7)
         # 300 errors against at most ~900 requests of paused traffic in the 5m window
         lab_cmd("app", "errors", "300")
         after = wait_for(lambda: (v := asyncio.run(share())[1]) > max(before, 0.2) and v, 60)
