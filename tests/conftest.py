@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,17 +118,43 @@ def lab_ctl(*args: str) -> None:
     )
 
 
-def lab_out(*args: str) -> str:
-    """A lab.py subcommand's stdout (e.g. `mail queue --json`)."""
+def lab_py(*args: str, timeout: float = 120) -> str:
+    """A lab.py subcommand's stdout (e.g. `mail queue --json`); fails on a non-zero exit."""
     proc = subprocess.run(
         [sys.executable, str(LAB / "lab.py"), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def wait_for(fn: Callable[[], Any], timeout: float = 60.0, every: float = 0.5) -> Any:
+    """fn() until it is truthy or the time is up; its last value either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def promql(lab: Lab, expr: str, at: datetime | None = None) -> list[dict[str, Any]]:
+    params = {"query": expr}
+    if at is not None:
+        params["time"] = str(at.timestamp())
+    body = get_json(f"{lab.prometheus}/api/v1/query?{urllib.parse.urlencode(params)}")
+    assert body["status"] == "success"
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def prom_value(lab: Lab, expr: str) -> float | None:
+    """The first sample's value of an instant query, or None when it has none."""
+    result = promql(lab, expr)
+    return float(result[0]["value"][1]) if result else None
 
 
 def server_running(name: str) -> bool:
@@ -167,10 +195,10 @@ def standing_incident() -> None:
     (MailQueueHigh). Tests that need the email-service running say so with
     `server_state("email_service", True)`."""
     lab_ctl("server", "stop", "email_service")
-    counts = json.loads(lab_out("mail", "queue", "--json"))
+    counts = json.loads(lab_py("mail", "queue", "--json"))
     missing = INCIDENT_DEFERRED - int(counts.get("deferred", 0)) - int(counts.get("active", 0))
     if missing > 0:
-        lab_out("mail", "send", str(missing), "--domain", "refused.test", "--subject", "incident")
+        lab_py("mail", "send", str(missing), "--domain", "refused.test", "--subject", "incident")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,7 @@ import urllib.parse
 
 import pytest
 
-from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, Lab, get_json
-from tests.lab.test_servers import wait_for
+from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, Lab, get_json, wait_for
 
 
 def test_targets_json_matches_prometheus(lab: Lab) -> None:

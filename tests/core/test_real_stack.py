@@ -10,42 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import LAB, OFFSET, Lab, server_state
+from tests.conftest import OFFSET, Lab, lab_py, server_state, wait_for
 
 DANIHODOVIC = "danihodovic/celery-exporter"
 EMAIL_SERVICE = f"http://127.0.0.1:{5000 + OFFSET}"
-
-
-def lab_cmd(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(LAB / "lab.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def wait_for(fn: Callable[[], Any], timeout: float = 45.0, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 @contextmanager
@@ -95,10 +71,10 @@ def test_celery_queue_grows_by_the_tasks_enqueued(lab: Lab, quiet: None) -> None
 
         before = wait_for(settled)
         assert before is not None
-        lab_cmd("celery", "enqueue", "reports", "37")
+        lab_py("celery", "enqueue", "reports", "37")
         grown = wait_for(lambda: queues(lab)["celery"][key]["value"] == before + 37)
         assert grown, (before, queues(lab)["celery"][key])
-        lab_cmd("celery", "purge", "reports")
+        lab_py("celery", "purge", "reports")
 
 
 def test_mail_queue_grows_by_the_mail_sent(lab: Lab, quiet: None) -> None:
@@ -115,11 +91,11 @@ def test_mail_queue_grows_by_the_mail_sent(lab: Lab, quiet: None) -> None:
     before = wait_for(settled)
     assert before is not None
     to = f"opskit-mailq-{time.time_ns()}"
-    lab_cmd("mail", "send", "9", "--domain", "refused.test", "--to", to)
+    lab_py("mail", "send", "9", "--domain", "refused.test", "--to", to)
     try:
         assert wait_for(lambda: total() == before + 9), (before, total())
     finally:  # only this test's mail: the standing incident's stays
-        lab_cmd("mail", "purge", "--recipient", to, "--queue", "ALL")
+        lab_py("mail", "purge", "--recipient", to, "--queue", "ALL")
 
 
 def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
@@ -145,10 +121,10 @@ def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
         assert "prometheus-flask-exporter" in exporter
         # a first 500 creates the series; Prometheus must see it before the burst, since
         # rate() cannot count what a counter had before its first scrape
-        lab_cmd("app", "errors", "1")
+        lab_py("app", "errors", "1")
         time.sleep(7)
         # 300 errors against at most ~900 requests of paused traffic in the 5m window
-        lab_cmd("app", "errors", "300")
+        lab_py("app", "errors", "300")
         after = wait_for(lambda: (v := asyncio.run(share())[1]) > max(before, 0.2) and v, 60)
         assert after and after > max(before, 0.2), (before, after)
 

@@ -5,35 +5,31 @@ Prometheus. The traffic generator is stopped while a test counts, and started ag
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from tests.conftest import LAB, OFFSET, Lab, get_json, lab_ctl, server_state
+from tests.conftest import (
+    OFFSET,
+    Lab,
+    get_json,
+    lab_ctl,
+    lab_py,
+    prom_value,
+    server_state,
+    wait_for,
+)
 
 EMAIL_SERVICE = f"http://127.0.0.1:{5000 + OFFSET}"
 CELERY_EXPORTER = f"http://127.0.0.1:{9808 + OFFSET}"
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def wait_for(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def scrape(url: str, metric: str, /, **labels: str) -> float:
@@ -49,30 +45,6 @@ def scrape(url: str, metric: str, /, **labels: str) -> float:
         if all(have.get(k) == v for k, v in labels.items()):
             total += float(m.group(3))
     return total
-
-
-def promql(lab: Lab, expr: str) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"query": expr})
-    body = get_json(f"{lab.prometheus}/api/v1/query?{query}")
-    assert body["status"] == "success"
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
-def prom_value(lab: Lab, expr: str) -> float | None:
-    result = promql(lab, expr)
-    return float(result[0]["value"][1]) if result else None
-
-
-def lab_py(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(LAB / "lab.py"), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
-    )
-    return proc.stdout
 
 
 @contextmanager

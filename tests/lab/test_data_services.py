@@ -11,36 +11,15 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
-from tests.conftest import LAB, OFFSET, Lab, get_json, lab_ctl
+from tests.conftest import LAB, OFFSET, Lab, get_json, lab_ctl, lab_py, prom_value, promql
 
 PG_MAX_CONNECTIONS = 50  # lab/svc_data.py
 REDIS_MAXMEMORY = 64 * 1024 * 1024
 
 
-def lab_py(*args: str, timeout: float = 60) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(LAB / "lab.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
-        check=True,
-    )
-    return proc.stdout
-
-
-def promql(lab: Lab, expr: str) -> list[dict[str, Any]]:
-    body = get_json(f"{lab.prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-    assert body["status"] == "success"
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
 def value(lab: Lab, expr: str) -> float | None:
-    result = promql(lab, expr)
-    return float(result[0]["value"][1]) if result else None
+    return prom_value(lab, expr)
 
 
 def wait_value(

@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import imaplib
 import json
-import os
 import smtplib
-import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
-from tests.conftest import LAB, OFFSET, STATE, Lab, get_json, lab_ctl
+from tests.conftest import (
+    LAB,
+    OFFSET,
+    STATE,
+    Lab,
+    get_json,
+    lab_ctl,
+    lab_py,
+    prom_value,
+    wait_for,
+)
 
 sys.path.insert(0, str(LAB))
 import labcore
@@ -33,15 +40,6 @@ EXPORTER = f"http://127.0.0.1:{labcore.BASE_PORTS['postfix_exporter'] + OFFSET}/
 DOVECOT_STATS = f"http://127.0.0.1:{labcore.BASE_PORTS['dovecot_stats'] + OFFSET}/metrics"
 USER = "alice"
 PASSWORD = labcore.MAIL_USERS[USER]
-
-
-def wait_for(fn: Callable[[], Any], timeout: float = 20.0, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -64,28 +62,9 @@ def in_flight(samples: dict[str, float]) -> float:
     return sum(queue(samples, q) for q in ("maildrop", "incoming", "active"))
 
 
-def promql(lab: Lab, expr: str) -> list[dict[str, Any]]:
-    body = get_json(f"{lab.prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-    assert body["status"] == "success"
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
-def prom_value(lab: Lab, expr: str) -> float | None:
-    result = promql(lab, expr)
-    return float(result[0]["value"][1]) if result else None
-
-
 def lab_mail(*args: str) -> Any:
-    proc = subprocess.run(
-        [sys.executable, str(LAB / "lab.py"), "mail", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OPSKIT_LAB_PORT_OFFSET": str(OFFSET)},
-        timeout=60,
-    )
-    return json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else proc.stdout
+    out = lab_py("mail", *args, timeout=60)
+    return json.loads(out) if out.strip().startswith("{") else out
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,29 +14,12 @@ from tests.conftest import (
     OFFSET,
     Lab,
     get_json,
+    promql,
     server_state,
+    wait_for,
 )
 
 LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
-
-
-def wait_for(fn: Any, timeout: float = 90.0, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
-
-
-def promql(lab: Lab, expr: str, at: datetime | None = None) -> list[dict[str, Any]]:
-    params = {"query": expr}
-    if at:
-        params["time"] = str(at.timestamp())
-    body = get_json(f"{lab.prometheus}/api/v1/query?{urllib.parse.urlencode(params)}")
-    assert body["status"] == "success"
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
 
 
 README_JOBS = {
@@ -60,6 +41,7 @@ README_JOBS = {
 def test_prometheus_scrapes_the_readme_jobs_and_one_is_really_down(lab: Lab) -> None:
     """Every service the README lists is scraped through its exporter; the standing
     incident (tests/conftest.py) has stopped the email-service for real."""
+
     def scraped() -> list[dict[str, Any]]:
         targets = get_json(f"{lab.prometheus}/api/v1/targets")["data"]["activeTargets"]
         known = [t for t in targets if t["health"] != "unknown"]

@@ -10,6 +10,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -35,25 +36,8 @@ metrics.info("email_service_info", "The email-service build", version=VERSION)
 DB, SMTP, IMAP = make_pools()
 _schema_ready = False
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS mailboxes (
-    id serial PRIMARY KEY,
-    address text NOT NULL UNIQUE,
-    display_name text NOT NULL DEFAULT '',
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS emails (
-    id serial PRIMARY KEY,
-    mailbox_id integer REFERENCES mailboxes(id),
-    sender text NOT NULL,
-    recipient text NOT NULL,
-    subject text NOT NULL DEFAULT '',
-    body text NOT NULL DEFAULT '',
-    status text NOT NULL DEFAULT 'queued'
-        CHECK (status IN ('queued', 'sent', 'deferred', 'failed', 'received')),
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-"""
+# the lab's schema file, which lab/svc_data.py also applies
+SCHEMA = (Path(__file__).resolve().parents[2] / "config" / "schema.sql").read_text()
 
 
 def db_execute(sql: str, params: tuple[Any, ...] = (), timeout: float = 5.0) -> list[Any]:
