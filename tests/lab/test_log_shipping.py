@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -270,11 +270,18 @@ def search(lab: Lab, index: str, phrase: str) -> list[dict[str, Any]]:
     return hits
 
 
-def wait_hits(lab: Lab, index: str, phrase: str, timeout: float = 30) -> list[dict[str, Any]]:
+def wait_hits(
+    lab: Lab,
+    index: str,
+    phrase: str,
+    timeout: float = 30,
+    done: Callable[[list[dict[str, Any]]], bool] = bool,
+) -> list[dict[str, Any]]:
+    """Search until `done(hits)` (by default: any hit) or the time is up."""
     deadline = time.monotonic() + timeout
     while True:
         hits = search(lab, index, phrase)
-        if hits or time.monotonic() > deadline:
+        if done(hits) or time.monotonic() > deadline:
             return hits
         time.sleep(1)
 
@@ -338,7 +345,13 @@ def test_a_failed_imap_login_reaches_elasticsearch_as_a_warning(lab: Lab) -> Non
     with pytest.raises(imaplib.IMAP4.error):
         imap.login(user, "wrong-password")
     imap.logout()
-    hits = wait_hits(lab, today_index("dovecot"), user)
+
+    def auth_failed(hits: list[dict[str, Any]]) -> bool:
+        # Dovecot logs "unknown user" at once and imap-login's "auth failed" only after
+        # its failure delay: wait for the second one
+        return any("auth failed" in h["_source"]["message"] for h in hits)
+
+    hits = wait_hits(lab, today_index("dovecot"), user, done=auth_failed)
     assert hits, f"no dovecot document mentions {user}"
     docs = [h["_source"] for h in hits]
     assert all(d["service"] == "dovecot" and d["host"] == HOST for d in docs)
