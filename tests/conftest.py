@@ -201,6 +201,14 @@ def standing_incident() -> None:
         lab_py("mail", "send", str(missing), "--domain", "refused.test", "--subject", "incident")
 
 
+def _incident_seen(lab: Lab) -> bool:
+    """Prometheus has scraped the stopped email-service since it stopped (a scrape
+    during the shutdown reads "connection reset" instead)."""
+    targets = get_json(f"{lab.prometheus}/api/v1/targets")["data"]["activeTargets"]
+    email = [t for t in targets if t["labels"]["job"] == "email-service"]
+    return bool(email) and "connection refused" in email[0]["lastError"]
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     proc = subprocess.run(
@@ -223,6 +231,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         )
     lab = Lab(home=tmp_path_factory.mktemp("opskit-home"))
     standing_incident()
+    wait_for(lambda: _incident_seen(lab), timeout=60)
     # Settle: every target scraped at least once, so tests see real health, not "unknown".
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

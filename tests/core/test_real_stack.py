@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -114,19 +115,27 @@ def test_error_rate_signal_reads_the_500s_caused(lab: Lab, quiet: None) -> None:
             samples = await stack.prometheus.query(found.query)
             return found.exporter or "", samples[0].value if samples else math.nan
 
+    def good(n: int) -> None:
+        for _ in range(n):
+            with urllib.request.urlopen(f"{EMAIL_SERVICE}/api/emails?limit=1", timeout=10):
+                pass
+
     with server_state("email_service", running=True):
         assert wait_for(lambda: asyncio.run(share())[0]), "flask exporter never found"
-        exporter, before = asyncio.run(share())
-        before = 0.0 if math.isnan(before) else before
+        exporter = asyncio.run(share())[0]
         assert "prometheus-flask-exporter" in exporter
-        # a first 500 creates the series; Prometheus must see it before the burst, since
-        # rate() cannot count what a counter had before its first scrape
+        # a first 500 and a first 200 create the series; Prometheus must see them before
+        # the counting, since rate() cannot count what a counter had before its first scrape
         lab_py("app", "errors", "1")
+        good(1)
         time.sleep(7)
-        # 300 errors against at most ~900 requests of paused traffic in the 5m window
+        good(200)  # a known share of good requests in the window, whatever came before
+        found = wait_for(lambda: (v := asyncio.run(share())[1]) < 1 and (v,), 30)
+        assert found, "the share never fell below 1 after 200 good requests"
+        (before,) = found
         lab_py("app", "errors", "300")
-        after = wait_for(lambda: (v := asyncio.run(share())[1]) > max(before, 0.2) and v, 60)
-        assert after and after > max(before, 0.2), (before, after)
+        after = wait_for(lambda: (v := asyncio.run(share())[1]) > before + 0.05 and v, 60)
+        assert after and after > before + 0.05, (before, after)
 
 
 def test_stopped_service_is_down_and_degraded(lab: Lab, tmp_path: Path) -> None:
