@@ -35,6 +35,7 @@ from labcore import (
     render,
     state_dir,
 )
+from mail_traffic import pop3_login
 
 DEBIAN_PACKAGES: dict[str, str] = {
     "postfix": "/usr/sbin/postfix",
@@ -256,14 +257,7 @@ def login(protocol: str, user: str, password: str) -> bool:
     """One login over IMAP or POP3; True when the server accepted the password."""
     try:
         if protocol == "pop3":
-            pop = poplib.POP3("127.0.0.1", port("pop3"), timeout=30)
-            try:
-                pop.user(user)
-                pop.pass_(password)
-                pop.stat()
-            finally:
-                pop.quit()
-            return True
+            return pop3_login(port("pop3"), user, password)
         with imaplib.IMAP4("127.0.0.1", port("imap"), timeout=30) as imap:
             imap.login(user, password)
             imap.select("INBOX", readonly=True)
