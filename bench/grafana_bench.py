@@ -108,7 +108,7 @@ def opskit_backup(ctx: Ctx, expected: dict[str, int]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"opskit backup grafana failed: {proc.stderr[-1500:]}")
     path = Path(json.loads(proc.stdout)["path"])
-    from tasks.grafana_restore import load_backup  # checksums of every file, then parse
+    from opskit.tasks.grafana_restore import load_backup  # checksums of every file, then parse
 
     backup = load_backup(path)
     got = {

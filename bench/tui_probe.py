@@ -16,7 +16,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 
 from opskit.config import load
-from screens.app import OpskitApp
+from opskit.screens.app import OpskitApp
 
 PROBE_KEY = "f12"
 

@@ -3,25 +3,20 @@ paths cron runs never import textual."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import sys
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from opskit import __version__
-from opskit.errors import OpskitError
-
-if TYPE_CHECKING:
-    from opskit.config import Loaded, Settings
-    from opskit.http import RequestLog
-    from opskit.stack import Stack
-
-T = TypeVar("T")
+from opskit.commands.common import App, LazyGroup
+from opskit.errors import (
+    EXIT_DECLINED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    OpskitError,
+)
 
 # command name -> "module:attribute"; the module is imported only when the command runs.
 COMMANDS = {
@@ -70,71 +65,10 @@ HELP = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module, _, attr = target.partition(":")
-        command = getattr(importlib.import_module(module), attr)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Short help from the table above: listing commands must not import them.
-        with formatter.section("Commands"):
-            formatter.write_dl([(name, HELP[name]) for name in sorted(COMMANDS)])
-
-
-@dataclass
-class App:
-    """What every command gets: how to find the configuration, and the --debug switch."""
-
-    config_path: Path | None = None
-    context: str | None = None
-    env_file: Path | None = None
-    debug: bool = False
-    refresh: float | None = None
-    _loaded: Loaded | None = field(default=None, repr=False)
-
-    def loaded(self) -> Loaded:
-        if self._loaded is None:
-            from opskit.config import load
-
-            self._loaded = load(self.config_path, self.context, self.env_file)
-            for warning in self._loaded.warnings:
-                print(f"opskit: warning: {warning}", file=sys.stderr)
-        return self._loaded
-
-    @property
-    def settings(self) -> Settings:
-        return self.loaded().settings
-
-    def request_log(self) -> RequestLog | None:
-        if not self.debug:
-            return None
-        from opskit.http import RequestLog
-
-        return RequestLog()
-
-    def stack(self) -> Stack:
-        from opskit.stack import Stack
-
-        return Stack(self.settings, self.request_log())
-
-
-pass_app = click.make_pass_decorator(App)
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
 @click.group(
     cls=LazyGroup,
+    lazy=COMMANDS,
+    lazy_help=HELP,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -184,17 +118,15 @@ def cli(
 
 def tui(app: App) -> None:
     """Open the Textual app (textual is imported only here)."""
-    if app.refresh is not None and app.refresh <= 0:
-        raise click.BadParameter("must be greater than zero", param_hint="--refresh")
-    from opskit.config import load
-    from screens.app import run_tui
+    from opskit.screens.app import create_app
 
     loaded = app.loaded()
-
-    def load_context(name: str) -> Settings:
-        return load(app.config_path, name, app.env_file).settings
-
-    run_tui(loaded.settings, app.refresh, sorted(loaded.contexts), load_context)
+    create_app(
+        loaded.settings,
+        refresh=app.refresh,
+        contexts=sorted(loaded.contexts),
+        load_context=app.load_context,
+    ).run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,10 +135,10 @@ def main(argv: list[str] | None = None) -> None:
         result = cli.main(args=args, prog_name="opskit", standalone_mode=False)
     except click.exceptions.Abort:
         print("opskit: aborted", file=sys.stderr)
-        sys.exit(1)
-    except click.ClickException as exc:
+        sys.exit(EXIT_DECLINED)
+    except click.ClickException as exc:  # bad arguments: click's own message
         exc.show()
-        sys.exit(exc.exit_code)
+        sys.exit(EXIT_USAGE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except OpskitError as exc:
@@ -218,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("opskit: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # an opskit bug: still one line unless --debug
         if "--debug" in args:
             raise
@@ -227,5 +159,5 @@ def main(argv: list[str] | None = None) -> None:
             "(run with --debug for the traceback)",
             file=sys.stderr,
         )
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(result if isinstance(result, int) else 0)

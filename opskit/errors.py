@@ -3,15 +3,23 @@ to a banner on the affected panel in the TUI."""
 
 from __future__ import annotations
 
-# Exit codes, stable and documented in docs/cli.md.
+# Exit codes, stable and documented in docs/cli.md. 0-3 are findings (the Nagios
+# plugin convention: ok, warning, critical, unknown); 4-6 say why a backend failed; the
+# operator's own mistakes use the sysexits codes, so a cron job can tell "the stack is
+# critical" (2) from "the command line or the config is wrong" (64, 78).
 EXIT_OK = 0
 EXIT_WARNING = 1
 EXIT_CRITICAL = 2
-EXIT_USAGE = 2  # bad config or bad arguments (click uses 2 as well)
 EXIT_UNREACHABLE = 3
 EXIT_AUTH = 4
 EXIT_BAD_RESPONSE = 5
 EXIT_NOT_FOUND = 6
+EXIT_DECLINED = 10  # the operator answered no: nothing changed
+EXIT_USAGE = 64  # bad arguments or input (sysexits EX_USAGE; click's usage errors too)
+EXIT_DATA = 65  # a backup or input file that is corrupt (sysexits EX_DATAERR)
+EXIT_INTERNAL = 70  # an opskit bug (sysexits EX_SOFTWARE)
+EXIT_CONFIG = 78  # bad configuration (sysexits EX_CONFIG)
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class OpskitError(Exception):
@@ -29,13 +37,24 @@ class OpskitError(Exception):
 
 
 class ConfigError(OpskitError):
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_CONFIG
     title = "bad configuration"
 
 
 class UsageError(OpskitError):
     exit_code = EXIT_USAGE
     title = "bad input"
+
+
+class NeedsConfirmation(UsageError):
+    """A destructive action with no terminal to ask and no --yes."""
+
+    title = "not confirmed"
+
+
+class Declined(OpskitError):
+    exit_code = EXIT_DECLINED
+    title = "declined"
 
 
 class BackendError(OpskitError):

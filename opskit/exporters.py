@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from opskit.clients.prometheus import PrometheusClient
+    from opskit.models import Sample
+
+
+class Querier(Protocol):
+    """What detection needs of Prometheus (the client satisfies it; the core's config
+    imports this module, so it must not import the clients)."""
+
+    async def query(self, expr: str) -> Sequence[Sample]: ...
+
 
 APP = 'job="email-service"'  # the README's Flask service, as its scrape job names it
 # prometheus-flask-exporter always exports flask_exporter_info; its request series only
@@ -151,9 +160,7 @@ class Detector:
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Resolved]] = {}
 
-    async def resolve(
-        self, prom: PrometheusClient, name: str, lookback: str | None = None
-    ) -> Resolved:
+    async def resolve(self, prom: Querier, name: str, lookback: str | None = None) -> Resolved:
         """`lookback` (a PromQL duration such as "30d"): an exporter scraped at any time in
         that window counts, for reports over history; without it, only one scraped now."""
         signal = SIGNALS[name]

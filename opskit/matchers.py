@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
+import socket
 from dataclasses import dataclass
 
 _MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
@@ -91,3 +93,12 @@ def parse_matcher(text: str) -> Matcher:
 
 def parse_matchers(texts: list[str] | tuple[str, ...]) -> list[Matcher]:
     return [parse_matcher(t) for t in texts]
+
+
+def default_author() -> str:
+    """Who a silence is from when not given: user@host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "opskit"
+    return f"{user}@{socket.gethostname()}"

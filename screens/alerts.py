@@ -14,8 +14,8 @@ from textual.widgets import Static
 from opskit.live import LiveState
 from opskit.models import Alert, Silence
 from opskit.output import ago
-from screens.base import Sort, TableScreen
-from screens.widgets import Cell
+from opskit.screens.base import Sort, TableScreen
+from opskit.screens.widgets import Cell
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}

@@ -13,20 +13,20 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from opskit.config import Settings
-from opskit.errors import OpskitError
+from opskit.errors import OpskitError, UsageError
 from opskit.live import LiveState, Poller
+from opskit.screens.alerts import AlertsScreen, SilencesScreen
+from opskit.screens.base import LiveScreen
+from opskit.screens.doctor import DoctorScreen
+from opskit.screens.indices import IndicesScreen
+from opskit.screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
+from opskit.screens.overview import OverviewScreen
+from opskit.screens.tables import QueuesScreen, ServicesScreen, TargetsScreen
 from opskit.stack import Stack
-from screens.alerts import AlertsScreen, SilencesScreen
-from screens.base import LiveScreen
-from screens.doctor import DoctorScreen
-from screens.indices import IndicesScreen
-from screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
-from screens.overview import OverviewScreen
-from screens.tables import QueuesScreen, ServicesScreen, TargetsScreen
 
 if TYPE_CHECKING:
     from opskit.models import Alert, Silence
-    from tasks.doctor.model import DoctorReport
+    from opskit.tasks.doctor.model import DoctorReport
 
 SCREENS_BY_NAME: dict[str, type[LiveScreen]] = {
     "overview": OverviewScreen,
@@ -209,7 +209,7 @@ class OpskitApp(App[None]):
         self.run_worker(self._doctor(self.stack), group="doctor", exclusive=True)
 
     async def _doctor(self, stack: Stack) -> None:
-        from tasks.doctor import run_doctor
+        from opskit.tasks.doctor import run_doctor
 
         try:
             self.doctor_report = await run_doctor(stack)
@@ -221,7 +221,7 @@ class OpskitApp(App[None]):
 
     # ------------------------------------------------------------------ write actions
     def open_silence_form(self, alert: Alert) -> None:
-        from opskit.commands.alerting import default_author
+        from opskit.matchers import default_author
 
         def done(request: SilenceRequest | None) -> None:
             if request is not None:
@@ -270,17 +270,27 @@ class OpskitApp(App[None]):
             self.poller.refresh_now(("alerts", "silences"))
 
     def confirm_snapshot(self, names: list[str]) -> None:
-        from screens.index_actions import confirm_snapshot
+        from opskit.screens.index_actions import confirm_snapshot
 
         confirm_snapshot(self, names)
 
     def confirm_delete(self, names: list[str]) -> None:
-        from screens.index_actions import confirm_delete
+        from opskit.screens.index_actions import confirm_delete
 
         confirm_delete(self, names)
 
 
-def run_tui(
-    settings: Settings, interval: float | None, contexts: Iterable[str], load_context: ContextLoader
-) -> None:
-    OpskitApp(settings, interval, contexts, load_context).run()
+def create_app(
+    settings: Settings,
+    *,
+    refresh: float | None = None,
+    contexts: Iterable[str] = (),
+    load_context: ContextLoader | None = None,
+    poll: bool = True,
+    state: LiveState | None = None,
+) -> OpskitApp:
+    """The one way the TUI is built, by `opskit` and by the tests: `refresh` (seconds)
+    overrides the config's interval; `poll=False` with a `state` shows fixed data."""
+    if refresh is not None and refresh <= 0:
+        raise UsageError("--refresh must be greater than zero")
+    return OpskitApp(settings, refresh, contexts, load_context, poll, state)

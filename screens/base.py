@@ -15,10 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from opskit.live import BACKEND_OF, LiveState, SourceState
-from screens.widgets import Cell, KeyedTable, SourceBanner
+from opskit.screens.widgets import Cell, KeyedTable, SourceBanner
 
 if TYPE_CHECKING:
-    from screens.app import OpskitApp
+    from opskit.screens.app import OpskitApp
 
 R = TypeVar("R")
 
@@ -68,7 +68,7 @@ class LiveScreen(Screen[None]):
 
     @property
     def oapp(self) -> OpskitApp:
-        from screens.app import OpskitApp
+        from opskit.screens.app import OpskitApp
 
         assert isinstance(self.app, OpskitApp)
         return self.app

@@ -11,11 +11,11 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from opskit.live import LiveState
-from screens.base import Sort, TableScreen
-from screens.widgets import Cell
+from opskit.screens.base import Sort, TableScreen
+from opskit.screens.widgets import Cell
 
 if TYPE_CHECKING:
-    from tasks.doctor.model import Finding
+    from opskit.tasks.doctor.model import Finding
 
 LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 LEVEL_RANK = {"critical": 0, "warning": 1, "info": 2, "ok": 3}

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opskit.errors import OpskitError
-from screens.modals import Confirm
+from opskit.screens.modals import Confirm
 
 if TYPE_CHECKING:
-    from screens.app import OpskitApp
+    from opskit.screens.app import OpskitApp
 
 MAX_LISTED = 25
 
@@ -24,7 +24,7 @@ def _listing(names: list[str]) -> str:
 
 
 def confirm_snapshot(app: OpskitApp, names: list[str]) -> None:
-    from tasks.snapshots import DEFAULT_TEMPLATE, snapshot_name
+    from opskit.tasks.snapshots import DEFAULT_TEMPLATE, snapshot_name
 
     repo = app.settings.elasticsearch.snapshot_repository
     snap = snapshot_name(DEFAULT_TEMPLATE)
@@ -42,7 +42,7 @@ def confirm_snapshot(app: OpskitApp, names: list[str]) -> None:
 
 async def snapshot(app: OpskitApp, names: list[str], snap: str) -> bool:
     """Take and verify a snapshot; True only when it finished SUCCESS."""
-    from tasks.snapshots import ensure_repository, take_snapshot
+    from opskit.tasks.snapshots import ensure_repository, take_snapshot
 
     if app.stack is None or app.settings.read_only:
         return False
@@ -82,7 +82,7 @@ async def snapshot_then_delete(app: OpskitApp, names: list[str]) -> None:
     """A one-off snapshot-first delete policy over exactly these indices."""
     from datetime import UTC, datetime
 
-    from tasks.retention import Decision, PolicyPlan, apply_policy
+    from opskit.tasks.retention import Decision, PolicyPlan, apply_policy
 
     if app.stack is None or app.settings.read_only:
         return

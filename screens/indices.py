@@ -13,8 +13,8 @@ from textual.binding import Binding, BindingType
 from opskit.live import LiveState
 from opskit.models import Index
 from opskit.output import ago, human_bytes
-from screens.base import Sort, TableScreen
-from screens.widgets import Cell
+from opskit.screens.base import Sort, TableScreen
+from opskit.screens.widgets import Cell
 
 HEALTH_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
 HEALTH_RANK = {"red": 0, "yellow": 1, "green": 2}

@@ -13,8 +13,8 @@ from textual.widgets import Static
 from opskit.live import LiveState, SourceState
 from opskit.models import Alert, ClusterHealth, Index, QueueDepth, ServiceHealth, Target
 from opskit.output import number
-from screens.base import LiveScreen
-from screens.widgets import sparkline
+from opskit.screens.base import LiveScreen
+from opskit.screens.widgets import sparkline
 
 
 class Tile(Static, can_focus=True):
@@ -142,7 +142,7 @@ class OverviewScreen(LiveScreen):
         # the overview shows each source's own banner in its tile, not one at the top
         from textual.css.query import NoMatches
 
-        from screens.base import ContextBar
+        from opskit.screens.base import ContextBar
 
         try:
             self.query_one(ContextBar).show(self.oapp, self.TITLE_TEXT, self.SOURCES)

@@ -12,8 +12,8 @@ from rich.text import Text
 from opskit.live import LiveState
 from opskit.models import QueueDepth, ServiceHealth, Target
 from opskit.output import number
-from screens.base import Sort, TableScreen, styled_cell
-from screens.widgets import Cell, sparkline, trend
+from opskit.screens.base import Sort, TableScreen, styled_cell
+from opskit.screens.widgets import Cell, sparkline, trend
 
 HEALTH_STYLE = {"up": "green", "down": "bold red", "unknown": "yellow"}
 

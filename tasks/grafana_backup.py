@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from opskit.clients.grafana import GrafanaClient
 from opskit.errors import NotFound
-from tasks.backup_store import BackupWriter
+from opskit.tasks.backup_store import BackupWriter
 
 FORMAT = "opskit-grafana-backup/1"
 CONCURRENCY = 8

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from opskit.clients.grafana import GrafanaClient
-from opskit.errors import AuthFailed, BackendError, NotFound, OpskitError, UsageError
-from tasks.backup_store import read_manifest, verify_checksums
-from tasks.grafana_backup import CONCURRENCY, FORMAT, bounded
+from opskit.errors import EXIT_DATA, AuthFailed, BackendError, NotFound, OpskitError, UsageError
+from opskit.tasks.backup_store import read_manifest, verify_checksums
+from opskit.tasks.grafana_backup import CONCURRENCY, FORMAT, bounded
 
 IGNORED_KEYS = ("id", "version")  # Grafana assigns these: equality ignores them
 DS_FIELDS = (
@@ -29,7 +29,7 @@ Outcome = Literal["created", "updated", "unchanged", "skipped", "failed"]
 
 
 class CorruptBackup(OpskitError):
-    exit_code = 2
+    exit_code = EXIT_DATA
     title = "corrupt backup"
 
 

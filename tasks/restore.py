@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opskit.errors import UsageError
-from tasks.batches import batches, index_states
-from tasks.snapshots import get_snapshot
+from opskit.tasks.batches import batches, index_states
+from opskit.tasks.snapshots import get_snapshot
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from opskit.config import RetentionPolicy
 from opskit.errors import BackendError, NotFound
 from opskit.periods import parse_period
+from opskit.tasks.batches import batches, index_states
+from opskit.tasks.snapshots import ProgressFn, SnapshotInfo, snapshot_name, take_snapshot
 from opskit.timestrings import compile_timestring
-from tasks.batches import batches, index_states
-from tasks.snapshots import ProgressFn, SnapshotInfo, snapshot_name, take_snapshot
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient

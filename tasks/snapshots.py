@@ -242,7 +242,7 @@ async def list_snapshots(es: ElasticsearchClient, repository: str) -> list[Snaps
 
 async def delete_snapshots(es: ElasticsearchClient, repository: str, names: list[str]) -> None:
     """Delete snapshots by exact name, a few per request (short URLs)."""
-    from tasks.batches import batches
+    from opskit.tasks.batches import batches
 
     for batch in batches(names):
         await es.call(es.es.snapshot.delete, repository=repository, snapshot=",".join(batch))

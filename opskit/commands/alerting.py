@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
-import socket
 from datetime import UTC, datetime
 
 import click
 
-from opskit.cli import App, pass_app, run
-from opskit.commands.overview import json_option
-from opskit.commands.prom import writable
+from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.durations import parse_duration
 from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, UsageError
-from opskit.matchers import Matcher, parse_matcher
+from opskit.matchers import Matcher, default_author, parse_matcher
 from opskit.models import Alert, Silence
 from opskit.output import ago, console, esc, print_json, styled, table
 
@@ -92,14 +88,6 @@ def alerts(
 @click.group()
 def silence() -> None:
     """Alertmanager silences."""
-
-
-def default_author() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "opskit"
-    return f"{user}@{socket.gethostname()}"
 
 
 @silence.command("add")

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from opskit.cli import App, pass_app
-from opskit.commands.overview import json_option
+from opskit.commands.common import App, json_option, pass_app
 from opskit.output import console, esc, human_bytes, print_json, table, warn
-from tasks.backup_store import default_dir, list_backups, prune_apply, prune_plan
+from opskit.tasks.backup_store import default_dir, list_backups, prune_apply, prune_plan
 
 dir_option = click.option(
     "--dir",

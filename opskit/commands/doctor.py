@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opskit.cli import App, pass_app, run
+from opskit.commands.common import App, pass_app, run
 from opskit.output import console, esc, print_json, styled
-from tasks.doctor.model import LEVELS
+from opskit.tasks.doctor.model import LEVELS
 
 if TYPE_CHECKING:
-    from tasks.doctor import DoctorReport, Finding
+    from opskit.tasks.doctor import DoctorReport, Finding
 
 AREA_NAMES = ("scraping", "logs", "alerts", "memory")
 MARK = {
@@ -95,7 +95,7 @@ def doctor(
     other checks still run and are reported)."""
     from datetime import timedelta
 
-    from tasks.doctor import run_doctor
+    from opskit.tasks.doctor import run_doctor
 
     options = app.settings.doctor
     if growth_wait is not None:

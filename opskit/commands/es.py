@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from opskit.cli import App, pass_app, run
-from opskit.commands.overview import json_option
+from opskit.commands.common import App, json_option, pass_app, run
 from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
 from opskit.models import ClusterHealth, EsNode, Index
 from opskit.output import ago, console, esc, human_bytes, print_json, styled, table

@@ -9,15 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opskit.cli import App, pass_app, run
-from opskit.commands.backup import backup, restore
-from opskit.commands.overview import json_option
-from opskit.commands.prom import writable
+from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
 from opskit.output import console, esc, human_bytes, print_json, table, warn
 from opskit.periods import parse_period
-from tasks import restore as restoring
-from tasks import snapshots as snaps
+from opskit.tasks import restore as restoring
+from opskit.tasks import snapshots as snaps
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
@@ -81,7 +78,7 @@ def show_snapshot(info: snaps.SnapshotInfo) -> None:
         out.print(f"  reason: {esc(info.reason)}", style="red")
 
 
-@backup.command("elasticsearch")
+@click.command("elasticsearch")
 @repository_option
 @click.option(
     "--indices", "indices", multiple=True, help="Index pattern (repeatable; default all)."
@@ -286,7 +283,7 @@ def _plan_json(plan: snaps.PrunePlan) -> dict[str, object]:
 # ------------------------------------------------------------------ restore
 
 
-@restore.command("elasticsearch")
+@click.command("elasticsearch")
 @click.argument("snapshot")
 @repository_option
 @click.option("--indices", "patterns", multiple=True, help="Index pattern (repeatable).")

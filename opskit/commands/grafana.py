@@ -10,17 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
-from opskit.cli import App, pass_app, run
-from opskit.commands.backup import backup, restore
-from opskit.commands.overview import json_option
-from opskit.commands.prom import writable
+from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.config import Settings
 from opskit.errors import AuthFailed
 from opskit.output import console, esc, human_bytes, print_json, table
 from opskit.stack import Stack
-from tasks.backup_store import default_dir, resolve
-from tasks.grafana_backup import GrafanaBackupResult, Progress, backup_grafana
-from tasks.grafana_restore import (
+from opskit.tasks.backup_store import default_dir, resolve
+from opskit.tasks.grafana_backup import GrafanaBackupResult, Progress, backup_grafana
+from opskit.tasks.grafana_restore import (
     RestorePlan,
     RestoreResult,
     apply_restore,
@@ -95,7 +92,7 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
         yield update
 
 
-@backup.command("grafana")
+@click.command("grafana")
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
@@ -204,7 +201,7 @@ def show_result(result: RestoreResult) -> None:
         print(f"opskit: failed: {line}", file=sys.stderr)
 
 
-@restore.command("grafana")
+@click.command("grafana")
 @click.argument("backup_spec", metavar="BACKUP")
 @click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace dashboards that differ from the backup.")

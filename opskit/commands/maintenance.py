@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opskit.cli import App, pass_app
+from opskit.commands.common import App, pass_app
 from opskit.output import console, esc, print_json, table
 from opskit.when import CADENCES
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from tasks.maintenance.framework import RunReport, Task, TaskResult
+    from opskit.tasks.maintenance.framework import RunReport, Task, TaskResult
 
 COLOR = {
     "pass": "green",
@@ -104,9 +104,9 @@ def cadence_command(cadence: str) -> click.Command:
         wait: float,
         as_json: bool,
     ) -> int:
-        from tasks.maintenance.framework import select, tasks_for
-        from tasks.maintenance.reports import format_for, write_report
-        from tasks.maintenance.runner import execute
+        from opskit.tasks.maintenance.framework import select, tasks_for
+        from opskit.tasks.maintenance.reports import format_for, write_report
+        from opskit.tasks.maintenance.runner import execute
 
         if report_file is not None:
             format_for(report_file)
@@ -154,9 +154,9 @@ def cadence_command(cadence: str) -> click.Command:
 @pass_app
 def list_tasks(app: App, as_json: bool) -> int:
     """Every task by cadence, with when it last ran and how it ended."""
+    from opskit.tasks.maintenance.framework import tasks_for
+    from opskit.tasks.maintenance.reports import last_results, reports_dir
     from opskit.when import parse_when
-    from tasks.maintenance.framework import tasks_for
-    from tasks.maintenance.reports import last_results, reports_dir
 
     settings = app.settings
     last = last_results(reports_dir(settings))

@@ -11,13 +11,11 @@ from typing import Any
 
 import click
 
-from opskit.cli import App, pass_app, run
+from opskit.commands.common import App, json_option, pass_app, run
 from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_WARNING, BackendError
 from opskit.models import QueueDepth, ServiceHealth, Severity
 from opskit.output import console, esc, number, print_json, styled, table
 from opskit.stack import Stack, StackStatus, collect
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 @dataclass

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import click
 
-from opskit.cli import App, pass_app, run
-from opskit.commands.overview import json_option
+from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.errors import EXIT_OK, EXIT_WARNING
 from opskit.models import Rule, Target
 from opskit.output import ago, console, esc, print_json, styled, table
-
-
-def writable(app: App, action: str) -> None:
-    from opskit.errors import UsageError
-
-    if app.settings.read_only:
-        raise UsageError(f"context {app.settings.context!r} is read-only: {action} refused")
 
 
 @click.command()

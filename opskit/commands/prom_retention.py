@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from opskit.cli import App, run
+from opskit.commands.common import App, run
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
 from opskit.output import console, esc, human_bytes, print_json
-from tasks.prom_retention import PromRetention, gather
+from opskit.tasks.prom_retention import PromRetention, gather
 
 
 def _budget(app: App, given: str | None) -> int | None:

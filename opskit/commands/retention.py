@@ -6,14 +6,12 @@ from datetime import UTC, datetime
 
 import click
 
-from opskit.cli import App, pass_app, run
+from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.commands.es_backup import confirm, show_snapshot, snapshot_progress
-from opskit.commands.overview import json_option
-from opskit.commands.prom import writable
 from opskit.config import RetentionPolicy
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
 from opskit.output import console, esc, print_json
-from tasks import retention as ret
+from opskit.tasks import retention as ret
 
 
 @click.group()
@@ -96,7 +94,7 @@ def execute(
             count = sum(len(p.act) for p in plan.policies)
             confirm(yes, f"act on {count} index(es) as shown?")
             if any(p.snapshot_first and p.act for p in plan.policies):
-                from tasks.snapshots import ensure_repository
+                from opskit.tasks.snapshots import ensure_repository
 
                 await ensure_repository(es, repository, location)
             with snapshot_progress(not as_json) as on_progress:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from opskit.cli import App, pass_app
+from opskit.commands.common import App, pass_app
 from opskit.output import print_json
 from opskit.when import CADENCES, When, parse_when
 
@@ -57,9 +57,9 @@ def run(app: App, as_json: bool) -> int:
     import signal
 
     from opskit.config import state_path
-    from tasks.locking import exclusive
-    from tasks.maintenance.runner import execute
-    from tasks.scheduler import MaintenanceScheduler
+    from opskit.tasks.locking import exclusive
+    from opskit.tasks.maintenance.runner import execute
+    from opskit.tasks.scheduler import MaintenanceScheduler
 
     settings = app.settings
     handler = logging.StreamHandler(sys.stderr)

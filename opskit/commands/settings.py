@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opskit.cli import App, pass_app
-from opskit.commands.overview import json_option
+from opskit.commands.common import App, json_option, pass_app
 from opskit.config import current_context_file, flatten, source_of
 from opskit.errors import EXIT_OK, UsageError
 from opskit.output import console, esc, print_json, table

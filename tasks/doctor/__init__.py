@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from opskit.errors import BackendError, UsageError
-from tasks.doctor import alerts, logs, memory, scraping
-from tasks.doctor.model import (
+from opskit.tasks.doctor import alerts, logs, memory, scraping
+from opskit.tasks.doctor.model import (
     AREAS,
     LEVELS,
     AreaReport,

@@ -8,8 +8,8 @@ from typing import Any
 
 from opskit.clients.base import parse_time
 from opskit.models import Alert, PromAlert
-from tasks.doctor.model import Context, Finding
-from tasks.doctor.scraping import RULES_API, RUNTIME_API, fetch_rules, rule_error
+from opskit.tasks.doctor.model import Context, Finding
+from opskit.tasks.doctor.scraping import RULES_API, RUNTIME_API, fetch_rules, rule_error
 
 AM_API = "prometheus GET /api/v1/alertmanagers"
 AM_STATUS_API = "alertmanager GET /api/v2/status"

@@ -9,7 +9,7 @@ from typing import Any
 from opskit.clients.health import check as check_service
 from opskit.errors import BadResponse, NotFound
 from opskit.models import ClusterHealth, Shard
-from tasks.doctor.model import Context, Finding, Level
+from opskit.tasks.doctor.model import Context, Finding, Level
 
 HEALTH_API = "elasticsearch GET /_cluster/health"
 SHARDS_API = "elasticsearch GET /_cat/shards + GET /_cluster/allocation/explain"

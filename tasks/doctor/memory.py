@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from opskit.models import Shard
-from tasks.doctor.model import Context, Finding, Level
+from opskit.tasks.doctor.model import Context, Finding, Level
 
 HEAP_API = "elasticsearch GET /_nodes/stats/jvm"
 TSDB_API = "prometheus GET /api/v1/status/tsdb"

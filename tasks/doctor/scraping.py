@@ -8,7 +8,7 @@ from typing import Any
 
 from opskit.durations import parse_duration
 from opskit.models import Rule, Target
-from tasks.doctor.model import Context, Finding
+from opskit.tasks.doctor.model import Context, Finding
 
 TARGETS_API = "prometheus GET /api/v1/targets"
 RULES_API = "prometheus GET /api/v1/rules"

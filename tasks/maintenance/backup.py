@@ -5,13 +5,13 @@ on disk). The two parts are independent: one failing does not stop the other."""
 from __future__ import annotations
 
 from opskit.errors import BackendUnreachable, OpskitError
-from tasks.maintenance.framework import Outcome, TaskContext, task
+from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 SNAPSHOT_TEMPLATE = "maintenance-%Y.%m.%d-%H%M%S"
 
 
 async def snapshot_part(ctx: TaskContext, out: Outcome) -> None:
-    from tasks.snapshots import ensure_repository, snapshot_name, take_snapshot
+    from opskit.tasks.snapshots import ensure_repository, snapshot_name, take_snapshot
 
     cfg = ctx.settings.elasticsearch
     indices = ctx.options.backup_indices
@@ -47,8 +47,8 @@ async def snapshot_part(ctx: TaskContext, out: Outcome) -> None:
 
 
 async def grafana_part(ctx: TaskContext, out: Outcome) -> None:
-    from tasks.backup_store import default_dir, read_manifest, verify_checksums
-    from tasks.grafana_backup import backup_grafana
+    from opskit.tasks.backup_store import default_dir, read_manifest, verify_checksums
+    from opskit.tasks.grafana_backup import backup_grafana
 
     directory = default_dir(ctx.settings.backup.dir)
     if ctx.dry_run:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from tasks.maintenance.framework import Level, Outcome, TaskContext, task
+from opskit.tasks.maintenance.framework import Level, Outcome, TaskContext, task
 
 DAY = 86400.0
 _DATE_IN_NAME = re.compile(r"(\d{4})[.\-_](\d{2})[.\-_](\d{2})")
@@ -108,7 +108,7 @@ async def elasticsearch_store(ctx: TaskContext, out: Outcome) -> None:
 
 
 async def prometheus_tsdb(ctx: TaskContext, out: Outcome) -> None:
-    from tasks.prom_retention import gather
+    from opskit.tasks.prom_retention import gather
 
     r = await gather(ctx.stack.prometheus, None)
     growth, disk = r.growth_per_day_bytes, r.disk

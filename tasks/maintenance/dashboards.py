@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from opskit.errors import BackendUnreachable, BadResponse, NotFound
-from tasks.maintenance.framework import Outcome, TaskContext, task
+from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 WINDOW = timedelta(hours=1)
 STEP = 60.0

@@ -34,13 +34,13 @@ Level = Literal["info", "warn", "fail"]
 STATUS_CODE: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "unreachable": 3, "skipped": 0}
 # modules that register each cadence's tasks, imported on first use
 MODULES: dict[str, tuple[str, ...]] = {
-    "weekly": ("tasks.maintenance.weekly", "tasks.maintenance.dashboards"),
-    "monthly": ("tasks.maintenance.monthly", "tasks.maintenance.performance"),
+    "weekly": ("opskit.tasks.maintenance.weekly", "opskit.tasks.maintenance.dashboards"),
+    "monthly": ("opskit.tasks.maintenance.monthly", "opskit.tasks.maintenance.performance"),
     "quarterly": (
-        "tasks.maintenance.backup",
-        "tasks.maintenance.security",
-        "tasks.maintenance.capacity",
-        "tasks.maintenance.versions",
+        "opskit.tasks.maintenance.backup",
+        "opskit.tasks.maintenance.security",
+        "opskit.tasks.maintenance.capacity",
+        "opskit.tasks.maintenance.versions",
     ),
 }
 

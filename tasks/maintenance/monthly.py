@@ -9,9 +9,9 @@ import math
 from datetime import timedelta
 
 from opskit.models import Rule
-from tasks.maintenance.alert_history import AlertHistory, alert_history
-from tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
-from tasks.maintenance.promql import Threshold, split_threshold
+from opskit.tasks.maintenance.alert_history import AlertHistory, alert_history
+from opskit.tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
+from opskit.tasks.maintenance.promql import Threshold, split_threshold
 
 MAX_POINTS = 10_000
 MIN_HOURS = 24  # hourly points of an expression needed to judge its threshold
@@ -116,7 +116,7 @@ async def alert_thresholds(ctx: TaskContext) -> Outcome:
     destructive=True,
 )
 async def archive_logs(ctx: TaskContext) -> Outcome:
-    from tasks import retention as ret
+    from opskit.tasks import retention as ret
 
     policies = ctx.settings.retention
     if not policies:
@@ -140,7 +140,7 @@ async def archive_logs(ctx: TaskContext) -> Outcome:
         return out
     repository = ctx.settings.elasticsearch.snapshot_repository
     if any(p.snapshot_first and p.act for p in plan.policies):
-        from tasks.snapshots import ensure_repository
+        from opskit.tasks.snapshots import ensure_repository
 
         await ensure_repository(es, repository, ctx.settings.elasticsearch.snapshot_location)
     result = await ret.apply_plan(es, plan, repository)
@@ -164,7 +164,7 @@ async def archive_logs(ctx: TaskContext) -> Outcome:
 )
 async def prometheus_retention(ctx: TaskContext) -> Outcome:
     from opskit.durations import parse_duration
-    from tasks.prom_retention import gather
+    from opskit.tasks.prom_retention import gather
 
     budget = ctx.settings.prometheus.disk_budget
     r = await gather(ctx.stack.prometheus, int(budget) if budget else None)

@@ -11,7 +11,7 @@ import math
 
 from opskit.config import Baseline
 from opskit.errors import BadResponse
-from tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
+from opskit.tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
 
 
 def judge(value: float, b: Baseline) -> tuple[Level, float]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from opskit.errors import BackendError
-from tasks.maintenance.framework import RunReport, TaskResult
+from opskit.tasks.maintenance.framework import RunReport, TaskResult
 
 if TYPE_CHECKING:
     from opskit.config import Settings

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from opskit.errors import UsageError
 from opskit.models import to_json
-from tasks.maintenance.framework import RunReport
+from opskit.tasks.maintenance.framework import RunReport
 
 if TYPE_CHECKING:
     from opskit.config import Settings

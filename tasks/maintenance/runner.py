@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.locking import exclusive
-from tasks.maintenance.framework import (
+from opskit.tasks.locking import exclusive
+from opskit.tasks.maintenance.framework import (
     RunReport,
     Task,
     TaskContext,
@@ -17,8 +17,8 @@ from tasks.maintenance.framework import (
     run_cadence,
     tasks_for,
 )
-from tasks.maintenance.publish import publish
-from tasks.maintenance.reports import reports_dir, store
+from opskit.tasks.maintenance.publish import publish
+from opskit.tasks.maintenance.reports import reports_dir, store
 
 if TYPE_CHECKING:
     from opskit.config import Settings

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import SecretStr
 
 from opskit.errors import AuthFailed, BackendUnreachable
-from tasks.maintenance.framework import Outcome, TaskContext, task
+from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 # a key ending in one of these holds a credential (smtp_auth_password, bot_token, ...)
 SECRET_SUFFIXES = ("password", "secret", "token", "api_key", "_key", "credentials")

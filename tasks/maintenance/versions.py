@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opskit.errors import BackendError, BackendUnreachable
-from tasks.maintenance.framework import Outcome, TaskContext, task
+from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 _VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
 

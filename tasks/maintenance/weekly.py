@@ -8,8 +8,8 @@ import re
 import statistics
 from datetime import date, timedelta
 
-from tasks.maintenance.alert_history import alert_history
-from tasks.maintenance.framework import Outcome, TaskContext, task
+from opskit.tasks.maintenance.alert_history import alert_history
+from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 WEEK = timedelta(days=7)
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import LAB, OFFSET, Lab, get_json
 
 Report = dict[str, Any]
@@ -277,4 +278,4 @@ def test_baseline_report_and_an_unreachable_backend(lab: Lab) -> None:
     assert heap and all(f["backend_error"] is None for f in heap)
     assert heap[0]["evidence"]["heap_max_bytes"] > 0
 
-    assert lab.opskit("doctor", "--only", "nope").returncode == 2
+    assert lab.opskit("doctor", "--only", "nope").returncode == EXIT_USAGE

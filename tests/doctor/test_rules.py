@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.doctor.model import Finding, exit_code
-from tasks.doctor.scraping import classify
+from opskit.tasks.doctor.model import Finding, exit_code
+from opskit.tasks.doctor.scraping import classify
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import Lab
 from tests.es.conftest import (
     Repo,
@@ -48,7 +49,7 @@ def test_restore_refuses_open_index_unless_renamed_or_yes(
     es_request(lab, "POST", f"/{name}/_doc?refresh=true", {"n": 99, "message": "after"})
 
     refused = lab.opskit("restore", "elasticsearch", snap, env=env)
-    assert refused.returncode == 2, refused.stderr
+    assert refused.returncode == EXIT_USAGE, refused.stderr
     assert "would restore over open index" in refused.stderr and name in refused.stderr
     assert len(documents(lab, name)) == 5  # untouched
 

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import ROOT, Lab, get_json
 from tests.es.conftest import run_json
 
@@ -39,14 +40,16 @@ def test_prometheus_retention_report(lab: Lab) -> None:
     )
     assert configured["budget_bytes"] == 2 * 2**30
     bad = lab.opskit("retention", "prometheus", "--budget", "lots", env=env)
-    assert bad.returncode == 2 and "--budget" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == EXIT_USAGE and "--budget" in bad.stderr and "Traceback" not in bad.stderr
+    )
 
 
 def test_cron_paths_never_import_textual() -> None:
     code = (
         "import sys, opskit.commands.retention, opskit.commands.es_backup, "
-        "opskit.commands.prom_retention, tasks.retention, tasks.snapshots, tasks.restore, "
-        "tasks.prom_retention; print('textual' in sys.modules)"
+        "opskit.commands.prom_retention, opskit.tasks.retention, opskit.tasks.snapshots, "
+        "opskit.tasks.restore, opskit.tasks.prom_retention; print('textual' in sys.modules)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import Lab
 from tests.es.conftest import Repo, create_index, opskit_env, run_json
 
@@ -58,7 +59,7 @@ def test_prune_needs_a_rule_and_confirmation(lab: Lab, repo: Repo, scratch_prefi
     create_index(lab, f"{scratch_prefix}x", docs=1)
     _take(lab, env, f"{scratch_prefix}x", "only")
     proc = lab.opskit("snapshots", "prune", env=env)
-    assert proc.returncode == 2 and "say what to keep" in proc.stderr
+    assert proc.returncode == EXIT_USAGE and "say what to keep" in proc.stderr
     proc = lab.opskit("snapshots", "delete", "only", env=env)  # no tty, no --yes
-    assert proc.returncode == 2 and "--yes" in proc.stderr
+    assert proc.returncode == EXIT_USAGE and "--yes" in proc.stderr
     assert [s["name"] for s in run_json(lab, env, "snapshots", "list")] == ["only"]

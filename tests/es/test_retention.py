@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import Lab
 from tests.es.conftest import (
     DailyIndices,
@@ -162,17 +163,17 @@ action = "close"
     assert {r["index"] for r in states if r["status"] == "close"} == closing
 
     unknown = lab.opskit("retention", "apply", "--policy", "nope", env=env)
-    assert unknown.returncode == 2 and "unknown policy nope" in unknown.stderr
+    assert unknown.returncode == EXIT_USAGE and "unknown policy nope" in unknown.stderr
 
 
 def test_bad_input_is_one_line(lab: Lab) -> None:
     proc = lab.opskit(
         "retention", "elasticsearch", "--pattern", "*", "--older-than", "30d", "--dry-run"
     )
-    assert proc.returncode == 2 and "narrower than '*'" in proc.stderr
+    assert proc.returncode == EXIT_USAGE and "narrower than '*'" in proc.stderr
     proc = lab.opskit(
         "retention", "elasticsearch", "--pattern", "x-*", "--older-than", "3m", "--dry-run"
     )
-    assert proc.returncode == 2 and "mo" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == EXIT_USAGE and "mo" in proc.stderr and "Traceback" not in proc.stderr
     proc = lab.opskit("retention", "elasticsearch", "--pattern", "x-*", "--older-than", "30d")
     assert proc.returncode == 0 and "nothing to do" in proc.stdout  # nothing matches

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from opskit.errors import EXIT_DATA, EXIT_USAGE
 from tests.conftest import ROOT, Lab
 from tests.grafana.conftest import GENERATED, Grafana, admin, model, save, state
 
@@ -123,7 +124,7 @@ def test_corrupted_file_stops_before_anything_is_written(grafana: Grafana) -> No
     with admin(grafana.lab) as client:
         before = client.get("/__lab/stats").json()["total"]
     code, body, err = grafana.restore(str(path), "--yes")
-    assert code == 2 and body is None
+    assert code == EXIT_DATA and body is None
     assert "dashboards/gen-030.json: sha256 mismatch" in err and "nothing was restored" in err
     with admin(grafana.lab) as client:
         assert client.get("/__lab/stats").json()["total"] == before  # not one request
@@ -212,7 +213,7 @@ def test_folder_map_moves_a_tree(grafana: Grafana) -> None:
     assert now["folders"]["t-mid"] == ("Services", "restored")
     assert now["dashboards"]["gen-001"][1] == "restored"  # gen-001 was in t-top
     code, _, err = grafana.restore(path, "--dry-run", "--folder-map", "t-top=nowhere")
-    assert code == 2 and "nowhere" in err
+    assert code == EXIT_USAGE and "nowhere" in err
 
 
 def test_backups_list_and_prune(grafana: Grafana, tmp_path: Path) -> None:
@@ -254,7 +255,7 @@ def test_default_backup_dir_is_xdg_data_or_config(
 def test_backup_path_never_imports_textual() -> None:
     code = (
         "import sys; import opskit.commands.backup, opskit.commands.backups, "
-        "tasks.grafana_restore; assert 'textual' not in sys.modules, 'textual imported'"
+        "opskit.tasks.grafana_restore; assert 'textual' not in sys.modules, 'textual imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 

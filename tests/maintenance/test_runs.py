@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import ROOT, Lab, get_json
 from tests.maintenance.conftest import Maint, result
 
@@ -93,7 +94,7 @@ def test_reports_by_suffix_history_and_list(maint: Maint, tmp_path: Path) -> Non
         else:
             assert text.startswith("# opskit quarterly maintenance")
     proc = maint.run("maintenance", "weekly", "--report", str(tmp_path / "r.pdf"))
-    assert proc.returncode == 2 and "unknown suffix '.pdf'" in proc.stderr
+    assert proc.returncode == EXIT_USAGE and "unknown suffix '.pdf'" in proc.stderr
     assert "Traceback" not in proc.stderr
     stored = list((maint.state / "opskit" / "reports" / "quarterly").glob("*.json"))
     assert len(stored) == 3
@@ -109,7 +110,7 @@ def test_reports_by_suffix_history_and_list(maint: Maint, tmp_path: Path) -> Non
 
 def test_unknown_task_is_one_line(maint: Maint) -> None:
     proc = maint.run("maintenance", "weekly", "--only", "nope")
-    assert proc.returncode == 2
+    assert proc.returncode == EXIT_USAGE
     assert proc.stderr.strip().count("\n") == 0 and "unknown task 'nope'" in proc.stderr
 
 
@@ -152,8 +153,8 @@ def test_cron_paths_never_import_textual(maint: Maint) -> None:
         "for args in (['maintenance', 'weekly', '--dry-run', '--only', 'disk_usage'],\n"
         "             ['maintenance', 'list'], ['schedule', 'crontab'], ['schedule', 'systemd']):\n"
         "    cli.main(args=args, prog_name='opskit', standalone_mode=False)\n"
-        "import tasks.maintenance.runner, tasks.scheduler\n"
-        "from tasks.maintenance.framework import tasks_for\n"
+        "import opskit.tasks.maintenance.runner, opskit.tasks.scheduler\n"
+        "from opskit.tasks.maintenance.framework import tasks_for\n"
         "for c in ('weekly', 'monthly', 'quarterly'): tasks_for(c)\n"
         "print('TEXTUAL', any(m == 'textual' or m.startswith('textual.') for m in sys.modules))\n"
     )

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from opskit.errors import EXIT_CONFIG
+from opskit.tasks.scheduler import MaintenanceScheduler, next_time
 from opskit.when import parse_when
-from tasks.scheduler import MaintenanceScheduler, next_time
 from tests.conftest import ROOT, Lab
 
 
@@ -129,4 +130,8 @@ def test_bad_schedule_in_config_is_one_line(lab: Lab, tmp_path: object) -> None:
     config = Path(str(tmp_path)) / "opskit.toml"
     config.write_text('[schedule]\nmonthly = "day 30 06:00"\n')
     proc = lab.opskit("schedule", "crontab", env=lab.env(OPSKIT_CONFIG=str(config)))
-    assert proc.returncode == 2 and "schedule.monthly" in proc.stderr and "1-28" in proc.stderr
+    assert (
+        proc.returncode == EXIT_CONFIG
+        and "schedule.monthly" in proc.stderr
+        and "1-28" in proc.stderr
+    )

@@ -9,16 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opskit.config import Baseline
-from tasks.maintenance.alert_history import episodes
-from tasks.maintenance.capacity import days_until_full, slope
-from tasks.maintenance.dashboards import expand
-from tasks.maintenance.framework import Outcome, TaskResult, select, tasks_for
-from tasks.maintenance.performance import judge
-from tasks.maintenance.promql import split_threshold
-from tasks.maintenance.publish import exposition
-from tasks.maintenance.security import scan_config, url_secret
-from tasks.maintenance.versions import older
-from tasks.maintenance.weekly import index_glob, ingestion_findings
+from opskit.tasks.maintenance.alert_history import episodes
+from opskit.tasks.maintenance.capacity import days_until_full, slope
+from opskit.tasks.maintenance.dashboards import expand
+from opskit.tasks.maintenance.framework import Outcome, TaskResult, select, tasks_for
+from opskit.tasks.maintenance.performance import judge
+from opskit.tasks.maintenance.promql import split_threshold
+from opskit.tasks.maintenance.publish import exposition
+from opskit.tasks.maintenance.security import scan_config, url_secret
+from opskit.tasks.maintenance.versions import older
+from opskit.tasks.maintenance.weekly import index_glob, ingestion_findings
 
 
 def test_episodes_split_on_gaps() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from opskit.config import load
-from screens.app import OpskitApp
+from opskit.screens.app import create_app
 from tests.conftest import GRAFANA_TOKEN, Lab
 
 SECRETS = {
@@ -77,7 +77,7 @@ def test_reports_and_backups_hold_no_secrets(lab: Lab, tmp_path: Path) -> None:
 
 async def test_tui_never_shows_secrets(lab: Lab) -> None:
     settings = load(environ=secret_env(lab)).settings
-    app = OpskitApp(settings, interval=1.0)
+    app = create_app(settings, refresh=1.0)
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause(3)
         for key in ("1", "2", "3", "4", "5", "6"):

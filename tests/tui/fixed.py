@@ -16,7 +16,7 @@ from opskit.models import (
     Silence,
     Target,
 )
-from screens.app import OpskitApp
+from opskit.screens.app import OpskitApp, create_app
 
 T0 = datetime(2026, 1, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -115,6 +115,6 @@ def fixed_app(mode: str = "overview") -> OpskitApp:
             "OPSKIT_COLOR": "blue",
         }
     ).settings
-    app = OpskitApp(settings, interval=5.0, poll=False, state=fixed_state())
+    app = create_app(settings, refresh=5.0, poll=False, state=fixed_state())
     app.initial_mode = mode
     return app

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from opskit.config import Settings, load
-from screens.app import OpskitApp
-from screens.widgets import KeyedTable
+from opskit.screens.app import OpskitApp, create_app
+from opskit.screens.widgets import KeyedTable
 from tests.conftest import Lab, get_json, lab_ctl
 
 SIZE = (160, 45)
@@ -39,7 +39,7 @@ def table_keys(app: OpskitApp) -> list[str]:
 
 
 async def test_alerts_screen_lists_the_labs_firing_alerts(lab: Lab) -> None:
-    app = OpskitApp(lab_settings(lab), interval=1.0)
+    app = create_app(lab_settings(lab), refresh=1.0)
     async with app.run_test(size=SIZE) as pilot:
         assert await until(pilot.pause, lambda: app.state["alerts"].status == "ok")
         await pilot.press("3")
@@ -53,7 +53,7 @@ async def test_alerts_screen_lists_the_labs_firing_alerts(lab: Lab) -> None:
 
 
 async def test_silence_from_the_tui(lab: Lab) -> None:
-    app = OpskitApp(lab_settings(lab), interval=1.0)
+    app = create_app(lab_settings(lab), refresh=1.0)
     async with app.run_test(size=SIZE) as pilot:
         assert await until(pilot.pause, lambda: app.state["alerts"].status == "ok")
         await pilot.press("3")
@@ -90,7 +90,7 @@ async def test_silence_from_the_tui(lab: Lab) -> None:
 
 
 async def test_prometheus_down_then_back(lab: Lab) -> None:
-    app = OpskitApp(lab_settings(lab, OPSKIT_PROMETHEUS_RETRIES="0"), interval=0.5)
+    app = create_app(lab_settings(lab, OPSKIT_PROMETHEUS_RETRIES="0"), refresh=0.5)
     async with app.run_test(size=SIZE) as pilot:
         assert await until(pilot.pause, lambda: app.state["targets"].status == "ok")
         lab_ctl("server", "stop", "prometheus")
@@ -118,7 +118,7 @@ async def test_prometheus_down_then_back(lab: Lab) -> None:
 
 
 async def test_filter_sort_and_faults_only(lab: Lab) -> None:
-    app = OpskitApp(lab_settings(lab), interval=2.0)
+    app = create_app(lab_settings(lab), refresh=2.0)
     async with app.run_test(size=SIZE) as pilot:
         assert await until(pilot.pause, lambda: app.state["indices"].status == "ok")
         await pilot.press("5")
@@ -151,7 +151,7 @@ async def test_keys_answered_while_a_refresh_hangs(lab: Lab) -> None:
             OPSKIT_PROMETHEUS_URL=f"http://127.0.0.1:{srv.getsockname()[1]}",
             OPSKIT_PROMETHEUS_TIMEOUT="30s",
         )
-        app = OpskitApp(settings, interval=1.0)
+        app = create_app(settings, refresh=1.0)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.5)
             t0 = time.monotonic()
@@ -165,7 +165,7 @@ async def test_keys_answered_while_a_refresh_hangs(lab: Lab) -> None:
 
 
 async def test_read_only_context_hides_destructive_actions(lab: Lab) -> None:
-    app = OpskitApp(lab_settings(lab, OPSKIT_READ_ONLY="true"), interval=2.0)
+    app = create_app(lab_settings(lab, OPSKIT_READ_ONLY="true"), refresh=2.0)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
@@ -183,7 +183,7 @@ async def test_read_only_context_hides_destructive_actions(lab: Lab) -> None:
 
 @pytest.mark.parametrize("mode", ["overview", "targets", "alerts", "queues", "indices", "services"])
 async def test_every_screen_renders_against_the_lab(lab: Lab, mode: str) -> None:
-    app = OpskitApp(lab_settings(lab), interval=2.0)
+    app = create_app(lab_settings(lab), refresh=2.0)
     async with app.run_test(size=SIZE) as pilot:
         assert await until(
             pilot.pause, lambda: all(s.status == "ok" for s in app.state.sources.values()), 30
@@ -194,7 +194,7 @@ async def test_every_screen_renders_against_the_lab(lab: Lab, mode: str) -> None
 
 
 async def test_doctor_screen_shows_the_doctor_report(lab: Lab) -> None:
-    app = OpskitApp(lab_settings(lab, OPSKIT_PROMETHEUS_RETRIES="0"), interval=2.0)
+    app = create_app(lab_settings(lab, OPSKIT_PROMETHEUS_RETRIES="0"), refresh=2.0)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
         assert await until(pilot.pause, lambda: app.doctor_report is not None, 60)
@@ -217,7 +217,7 @@ async def test_a_faulty_elasticsearch_leaves_the_rest_refreshing(lab: Lab) -> No
         settings = lab_settings(
             lab, OPSKIT_ELASTICSEARCH_URL=proxy.url, OPSKIT_ELASTICSEARCH_RETRIES="0"
         )
-        app = OpskitApp(settings, interval=0.5)
+        app = create_app(settings, refresh=0.5)
         async with app.run_test(size=SIZE) as pilot:
             assert await until(pilot.pause, lambda: app.state["indices"].status == "ok")
             good = len(app.state["indices"].value or [])
@@ -246,7 +246,7 @@ async def test_delete_from_the_tui_snapshots_first(lab: Lab) -> None:
         )
         get_json(f"{lab.elasticsearch}/{name}/_doc?refresh=true", method="POST", body={"n": 1})
     try:
-        app = OpskitApp(lab_settings(lab), interval=1.0)
+        app = create_app(lab_settings(lab), refresh=1.0)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("5")
             assert await until(pilot.pause, lambda: set(names) <= set(table_keys(app)))
@@ -290,8 +290,8 @@ async def test_switch_context_without_restarting(lab: Lab, tmp_path: Path) -> No
     def load_context(name: str) -> Settings:
         return load(config, name, environ=env).settings
 
-    app = OpskitApp(
-        load_context("default"), interval=0.5, contexts=["prod"], load_context=load_context
+    app = create_app(
+        load_context("default"), refresh=0.5, contexts=["prod"], load_context=load_context
     )
     async with app.run_test(size=SIZE) as pilot:
         assert await until(pilot.pause, lambda: app.state["targets"].status == "ok")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opskit.config import load
-from opskit.errors import ConfigError
+from opskit.errors import EXIT_CONFIG, EXIT_USAGE, ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,7 +146,7 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
         env={**os.environ, **env(tmp_path)},
         cwd=ROOT,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == EXIT_CONFIG
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "grafana.timeout" in lines[0] and str(path) in lines[0]
     missing = subprocess.run(
@@ -156,7 +156,7 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
         env={**os.environ, **env(tmp_path)},
         cwd=ROOT,
     )
-    assert missing.returncode == 2 and "/no/file.toml" in missing.stderr
+    assert missing.returncode == EXIT_CONFIG and "/no/file.toml" in missing.stderr
 
 
 def test_config_show_masks_secrets(tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_context_use_persists(tmp_path: Path) -> None:
     bad = subprocess.run(
         [*cmd, "context", "use", "nope"], capture_output=True, text=True, env=e, cwd=ROOT
     )
-    assert bad.returncode == 2 and "nope" in bad.stderr
+    assert bad.returncode == EXIT_USAGE and "nope" in bad.stderr
 
 
 toml_scalars = st.one_of(

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from opskit.config import RetentionPolicy
 from opskit.periods import add_months, parse_period
+from opskit.tasks.batches import batches
+from opskit.tasks.retention import IndexFacts, plan_policy
+from opskit.tasks.snapshots import SnapshotInfo, plan_prune
 from opskit.timestrings import compile_timestring
-from tasks.batches import batches
-from tasks.retention import IndexFacts, plan_policy
-from tasks.snapshots import SnapshotInfo, plan_prune
 
 days = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)).map(
     lambda d: d.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)

@@ -1,0 +1,126 @@
+"""What every command shares: the context object, `run`, the common options, the
+read-only guard and the one confirmation every destructive command uses. Commands
+import this module, never `opskit.cli` (the entry point) or each other."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from opskit.errors import Declined, NeedsConfirmation, UsageError
+
+if TYPE_CHECKING:
+    from opskit.config import Loaded, Settings
+    from opskit.http import RequestLog
+    from opskit.plan import Plan
+    from opskit.stack import Stack
+
+T = TypeVar("T")
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show the plan only.")
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are "module:attribute" strings, imported when run."""
+
+    def __init__(
+        self, *args: object, lazy: dict[str, str], lazy_help: dict[str, str], **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = lazy
+        self.lazy_help = lazy_help
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table: listing commands must not import them.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, self.lazy_help[name]) for name in sorted(self.lazy)])
+
+
+@dataclass
+class App:
+    """What every command gets: how to find the configuration, and the --debug switch."""
+
+    config_path: Path | None = None
+    context: str | None = None
+    env_file: Path | None = None
+    debug: bool = False
+    refresh: float | None = None
+    _loaded: Loaded | None = field(default=None, repr=False)
+
+    def loaded(self) -> Loaded:
+        if self._loaded is None:
+            from opskit.config import load
+
+            self._loaded = load(self.config_path, self.context, self.env_file)
+            for warning in self._loaded.warnings:
+                print(f"opskit: warning: {warning}", file=sys.stderr)
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded().settings
+
+    def load_context(self, name: str) -> Settings:
+        """Another context of the same configuration (the TUI's context switch)."""
+        from opskit.config import load
+
+        return load(self.config_path, name, self.env_file).settings
+
+    def request_log(self) -> RequestLog | None:
+        if not self.debug:
+            return None
+        from opskit.http import RequestLog
+
+        return RequestLog()
+
+    def stack(self) -> Stack:
+        from opskit.stack import Stack
+
+        return Stack(self.settings, self.request_log())
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def writable(app: App, action: str) -> None:
+    """Refuse a changing action on a context marked read_only."""
+    if app.settings.read_only:
+        raise UsageError(f"context {app.settings.context!r} is read-only: {action} refused")
+
+
+def confirm(plan: Plan[Any, Any], yes: bool) -> None:
+    """The one confirmation of every destructive command, asked after the plan is shown:
+    `--yes` goes on; a terminal is asked (default no; "no" exits with EXIT_DECLINED); with
+    no terminal (cron) it refuses with EXIT_USAGE, so nothing is deleted unasked."""
+    if yes or plan.empty:
+        return
+    question = plan.question()
+    if not sys.stdin.isatty():
+        raise NeedsConfirmation(f"{question} (not a terminal: pass --yes to confirm)")
+    if not click.confirm(question, default=False, err=True):
+        raise Declined(f"{plan.title}: nothing changed")
