@@ -27,6 +27,7 @@ lint: install
 	$(BIN)/ruff check opskit tasks screens tests lab bench
 	$(BIN)/ruff format --check opskit tasks screens tests lab bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # A fresh test lab each run: tests rely on the demo data as lab/up makes it.
 test: install

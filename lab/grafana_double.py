@@ -3,8 +3,9 @@
 
 Grafana itself cannot be installed here, so the lab runs this instead. It answers the
 endpoints opskit and grafana-backup-tool use with Grafana 11.x's status codes, JSON shapes
-and error bodies (see lab/README-grafana.md for the pages and sources followed, and for the
-places where it deliberately differs). Standard library only.
+and error bodies, following Grafana's HTTP API reference
+(https://grafana.com/docs/grafana/latest/developers/http_api/: the dashboard, folder,
+data source, organization, search, user and authentication pages). Standard library only.
 
     python lab/grafana_double.py --host 127.0.0.1 --port 3000 --state STATE.json \\
         [--admin-user admin --admin-password admin] [--token TOKEN[:ROLE[:ORG_ID]] ...] \\

@@ -18,6 +18,7 @@ EXIT_DECLINED = 10  # the operator answered no: nothing changed
 EXIT_USAGE = 64  # bad arguments or input (sysexits EX_USAGE; click's usage errors too)
 EXIT_DATA = 65  # a backup or input file that is corrupt (sysexits EX_DATAERR)
 EXIT_INTERNAL = 70  # an opskit bug (sysexits EX_SOFTWARE)
+EXIT_BUSY = 75  # another run holds the lock: try again later (sysexits EX_TEMPFAIL)
 EXIT_CONFIG = 78  # bad configuration (sysexits EX_CONFIG)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 

@@ -91,10 +91,6 @@ def parse_matcher(text: str) -> Matcher:
     return Matcher(name, value, is_regex=is_regex, is_equal=op in ("=", "=~"))
 
 
-def parse_matchers(texts: list[str] | tuple[str, ...]) -> list[Matcher]:
-    return [parse_matcher(t) for t in texts]
-
-
 def default_author() -> str:
     """Who a silence is from when not given: user@host."""
     try:

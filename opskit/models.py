@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
-Severity = Literal["ok", "warning", "critical"]
+from opskit.findings import Severity
 
 
 def to_json(value: Any) -> Any:

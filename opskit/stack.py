@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from opskit.config import Queue, Settings
 from opskit.errors import BackendError
+from opskit.findings import Severity
 from opskit.models import (
     Alert,
     ClusterHealth,
     Index,
     QueueDepth,
     ServiceHealth,
-    Severity,
     Target,
 )
 
@@ -247,7 +247,7 @@ class StackStatus:
 
 async def grafana_summary(stack: Stack) -> dict[str, Any]:
     health, org = await asyncio.gather(stack.grafana.health(), stack.grafana.org())
-    return {**health, "org": org}
+    return {"version": health.version, "database": health.database, "org": org}
 
 
 async def collect(stack: Stack) -> StackStatus:

@@ -16,7 +16,7 @@ from opskit.config import Settings
 from opskit.errors import OpskitError, UsageError
 from opskit.live import LiveState, Poller
 from opskit.screens.alerts import AlertsScreen, SilencesScreen
-from opskit.screens.base import LiveScreen
+from opskit.screens.base import Host, LiveScreen
 from opskit.screens.doctor import DoctorScreen
 from opskit.screens.indices import IndicesScreen
 from opskit.screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
@@ -294,3 +294,8 @@ def create_app(
     if refresh is not None and refresh <= 0:
         raise UsageError("--refresh must be greater than zero")
     return OpskitApp(settings, refresh, contexts, load_context, poll, state)
+
+
+def _is_host(app: OpskitApp) -> Host:
+    """Never called: mypy checks here that the app gives screens all of `Host`."""
+    return app

@@ -4,7 +4,7 @@ screens add filtering (`/`), sorting (`o`, `O`) and the faults-only toggle."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,9 +18,29 @@ from opskit.live import BACKEND_OF, LiveState, SourceState
 from opskit.screens.widgets import Cell, KeyedTable, SourceBanner
 
 if TYPE_CHECKING:
-    from opskit.screens.app import OpskitApp
+    from opskit.config import Settings
+    from opskit.models import Alert, Silence
+    from opskit.tasks.doctor.model import DoctorReport
 
 R = TypeVar("R")
+
+
+class Host(Protocol):
+    """What screens need of the app (OpskitApp provides it). Screens see the app through
+    this, so the app module can import the screens without a cycle."""
+
+    settings: Settings
+    state: LiveState
+    interval: float
+    faults_only: bool
+    doctor_report: DoctorReport | None
+    doctor_running: bool
+
+    def run_doctor(self) -> None: ...
+    def open_silence_form(self, alert: Alert) -> None: ...
+    def confirm_expire(self, silence: Silence) -> None: ...
+    def confirm_snapshot(self, names: list[str]) -> None: ...
+    def confirm_delete(self, names: list[str]) -> None: ...
 
 
 class ContextBar(Static):
@@ -30,7 +50,7 @@ class ContextBar(Static):
     ContextBar { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def show(self, app: OpskitApp, title: str, sources: Sequence[str]) -> None:
+    def show(self, app: Host, title: str, sources: Sequence[str]) -> None:
         settings = app.settings
         colour = settings.color or ("red" if settings.context.startswith("prod") else "cyan")
         text = Text()
@@ -67,11 +87,8 @@ class LiveScreen(Screen[None]):
     SOURCES: ClassVar[tuple[str, ...]] = ()
 
     @property
-    def oapp(self) -> OpskitApp:
-        from opskit.screens.app import OpskitApp
-
-        assert isinstance(self.app, OpskitApp)
-        return self.app
+    def oapp(self) -> Host:
+        return cast(Host, self.app)
 
     def compose(self) -> ComposeResult:
         yield ContextBar(id="context-bar")

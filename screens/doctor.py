@@ -15,7 +15,7 @@ from opskit.screens.base import Sort, TableScreen
 from opskit.screens.widgets import Cell
 
 if TYPE_CHECKING:
-    from opskit.tasks.doctor.model import Finding
+    from opskit.findings import Finding
 
 LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 LEVEL_RANK = {"critical": 0, "warning": 1, "info": 2, "ok": 3}

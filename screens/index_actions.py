@@ -6,15 +6,33 @@ verified SUCCESS, as `opskit retention ... --snapshot-first` does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opskit.errors import OpskitError
 from opskit.screens.modals import Confirm
 
 if TYPE_CHECKING:
-    from opskit.screens.app import OpskitApp
+    from opskit.config import Settings
+    from opskit.live import Poller
+    from opskit.plan import Plan
+    from opskit.stack import Stack
+    from opskit.tasks.retention import RetentionPlan
 
 MAX_LISTED = 25
+
+
+class ActionHost(Protocol):
+    """What these actions use of the app (OpskitApp), so this module need not import it."""
+
+    settings: Settings
+    stack: Stack | None
+    poller: Poller | None
+
+    def notify(self, message: str, *, severity: Any = ..., timeout: float | None = ...) -> None: ...
+
+    def run_worker(self, work: Any, *, group: str = ...) -> Any: ...
+
+    def push_screen(self, screen: Any, callback: Any = ...) -> Any: ...
 
 
 def _listing(names: list[str]) -> str:
@@ -23,7 +41,7 @@ def _listing(names: list[str]) -> str:
     return shown + (f"\n  ... and {more} more" if more > 0 else "")
 
 
-def confirm_snapshot(app: OpskitApp, names: list[str]) -> None:
+def confirm_snapshot(app: ActionHost, names: list[str]) -> None:
     from opskit.tasks.snapshots import DEFAULT_TEMPLATE, snapshot_name
 
     repo = app.settings.elasticsearch.snapshot_repository
@@ -40,7 +58,7 @@ def confirm_snapshot(app: OpskitApp, names: list[str]) -> None:
     app.push_screen(Confirm("Snapshot these indices?", plan), done)
 
 
-async def snapshot(app: OpskitApp, names: list[str], snap: str) -> bool:
+async def snapshot(app: ActionHost, names: list[str], snap: str) -> bool:
     """Take and verify a snapshot; True only when it finished SUCCESS."""
     from opskit.tasks.snapshots import ensure_repository, take_snapshot
 
@@ -62,49 +80,49 @@ async def snapshot(app: OpskitApp, names: list[str], snap: str) -> bool:
     return True
 
 
-def confirm_delete(app: OpskitApp, names: list[str]) -> None:
-    repo = app.settings.elasticsearch.snapshot_repository
-    plan = (
-        f"1. Take a snapshot in repository {repo!r} of:\n{_listing(names)}\n"
-        f"2. Only the indices in that snapshot, verified SUCCESS, are DELETED "
-        f"({len(names)} selected).\n\n"
+def changes_text(plan: Plan[Any, Any]) -> str:
+    """The plan's changes, one a line, at most MAX_LISTED of them."""
+    lines = [f"  {c.line()}" for c in plan.changes()]
+    more = len(lines) - MAX_LISTED
+    return "\n".join(lines[:MAX_LISTED]) + (f"\n  ... and {more} more" if more > 0 else "")
+
+
+def confirm_delete(app: ActionHost, names: list[str]) -> None:
+    """Show the snapshot-first delete plan's changes; apply it on Yes."""
+    from datetime import UTC, datetime
+
+    from opskit.tasks.retention import plan_selected_delete
+
+    cfg = app.settings.elasticsearch
+    plan = plan_selected_delete(
+        names, datetime.now(UTC), cfg.snapshot_repository, cfg.snapshot_location
+    )
+    text = (
+        f"{changes_text(plan)}\n\n"
+        f"Only the indices in that snapshot, verified SUCCESS, are DELETED "
+        f"({len(names)} selected).\n"
         "The same code as `opskit retention ... --snapshot-first` runs this."
     )
 
     def done(yes: bool | None) -> None:
         if yes:
-            app.run_worker(snapshot_then_delete(app, names), group="actions")
+            app.run_worker(snapshot_then_delete(app, plan), group="actions")
 
-    app.push_screen(Confirm(f"Delete {len(names)} index(es)?", plan), done)
+    app.push_screen(Confirm(f"Delete {len(names)} index(es)?", text), done)
 
 
-async def snapshot_then_delete(app: OpskitApp, names: list[str]) -> None:
-    """A one-off snapshot-first delete policy over exactly these indices."""
-    from datetime import UTC, datetime
-
-    from opskit.tasks.retention import Decision, PolicyPlan, apply_policy
-
-    if app.stack is None or app.settings.read_only:
+async def snapshot_then_delete(app: ActionHost, plan: RetentionPlan) -> None:
+    """Apply the one-off snapshot-first delete plan of `confirm_delete`."""
+    if app.stack is None or app.settings.read_only or plan.empty:
         return
-    now = datetime.now(UTC)
-    plan = PolicyPlan(
-        policy="tui",
-        pattern=",".join(names),
-        action="delete",
-        keep="selected",
-        timestring=None,
-        snapshot_first=True,
-        cutoff=now,
-        act=[Decision(n, "selected in the TUI") for n in names],
-    )
-    app.notify(f"snapshot of {len(names)} index(es) started; delete follows if SUCCESS", timeout=4)
+    count = sum(len(p.act) for p in plan.policies)
+    app.notify(f"snapshot of {count} index(es) started; delete follows if SUCCESS", timeout=4)
     try:
-        out = await apply_policy(
-            app.stack.elasticsearch, plan, app.settings.elasticsearch.snapshot_repository
-        )
+        result = await plan.apply(app.stack.elasticsearch)
     except OpskitError as exc:
         app.notify(f"delete failed: {exc}; nothing deleted", severity="error", timeout=10)
         return
+    out = result.outcomes[0]
     if out.snapshot_error:
         app.notify(f"{out.snapshot_error}; nothing deleted", severity="error", timeout=10)
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -11,10 +10,18 @@ from textual.containers import Grid
 from textual.widgets import Static
 
 from opskit.live import LiveState, SourceState
-from opskit.models import Alert, ClusterHealth, Index, QueueDepth, ServiceHealth, Target
+from opskit.models import QueueDepth
 from opskit.output import number
 from opskit.screens.base import LiveScreen
 from opskit.screens.widgets import sparkline
+from opskit.summary import (
+    AlertSummary,
+    ElasticsearchSummary,
+    Summary,
+    TargetSummary,
+    readings_from_live,
+    summarize,
+)
 
 
 class Tile(Static, can_focus=True):
@@ -40,44 +47,38 @@ def _status_line(src: SourceState) -> Text:
     return Text()
 
 
-def targets_text(src: SourceState) -> Text:
+def targets_text(src: SourceState, summary: TargetSummary | None) -> Text:
     text = _status_line(src)
-    targets: list[Target] = src.value or []
-    if not targets:
+    if summary is None or not summary.total:
         return text
-    down = [t for t in targets if t.health != "up"]
-    text.append(f"{len(targets) - len(down)} up", style="green")
+    text.append(f"{summary.up} up", style="green")
     text.append("   ")
-    text.append(f"{len(down)} down", style="bold red" if down else "dim")
-    for t in down[:5]:
+    text.append(f"{summary.down} down", style="bold red" if summary.down else "dim")
+    for t in summary.down_targets[:5]:
         text.append(f"\n  {t.job} {t.instance}", style="red")
         text.append(f"  {t.last_error[:60]}", style="dim")
     return text
 
 
-def alerts_text(src: SourceState) -> Text:
+def alerts_text(src: SourceState, summary: AlertSummary | None) -> Text:
     text = _status_line(src)
-    alerts: list[Alert] = src.value or []
-    if src.value is None:
+    if summary is None:
         return text
-    firing = [a for a in alerts if a.state == "active"]
-    by_sev = Counter(a.severity for a in firing)
-    text.append(f"{len(firing)} firing  ")
+    by_sev = dict(summary.by_severity)
+    text.append(f"{summary.firing} firing  ")
     for sev, style in (("critical", "bold red"), ("warning", "yellow")):
         text.append(f"{by_sev.pop(sev, 0)} {sev}  ", style=style)
     for sev, n in sorted(by_sev.items()):
         text.append(f"{n} {sev}  ")
-    suppressed = len(alerts) - len(firing)
-    text.append(f"\n{suppressed} silenced or inhibited", style="dim")
-    for a in sorted(firing, key=lambda a: a.severity != "critical")[:5]:
+    text.append(f"\n{summary.suppressed} silenced or inhibited", style="dim")
+    for a in summary.top[:5]:
         text.append(f"\n  {a.alertname}", style="bold red" if a.severity == "critical" else "")
     return text
 
 
-def queues_text(src: SourceState, state: LiveState) -> Text:
+def queues_text(src: SourceState, depths: list[QueueDepth] | None, state: LiveState) -> Text:
     text = _status_line(src)
-    depths: list[QueueDepth] = src.value or []
-    for q in depths:
+    for q in depths or []:
         style = {"critical": "bold red", "warning": "yellow"}.get(q.state, "green")
         history: Iterable[float] = state.queue_history.get(f"{q.queue} {q.series}", ())
         text.append(f"{q.queue} {q.series} ", style="bold")
@@ -87,18 +88,15 @@ def queues_text(src: SourceState, state: LiveState) -> Text:
     return text
 
 
-def elasticsearch_text(cluster: SourceState, indices: SourceState) -> Text:
+def elasticsearch_text(cluster: SourceState, summary: ElasticsearchSummary | None) -> Text:
     text = _status_line(cluster)
-    health: ClusterHealth | None = cluster.value
-    if health is not None:
-        style = {"green": "green", "yellow": "yellow"}.get(health.status, "bold red")
-        text.append(f"{health.cluster_name} ", style="bold")
-        text.append(health.status, style=style)
-        text.append(
-            f"  {health.number_of_nodes} node(s), {health.unassigned_shards} unassigned shards\n"
-        )
-    rows: list[Index] = indices.value or []
-    counts = Counter(i.health or "closed" for i in rows)
+    if summary is None:
+        return text
+    style = {"green": "green", "yellow": "yellow"}.get(summary.status, "bold red")
+    text.append(f"{summary.cluster} ", style="bold")
+    text.append(summary.status, style=style)
+    text.append(f"  {summary.nodes} node(s), {summary.unassigned_shards} unassigned shards\n")
+    counts = summary.indices
     for name, style in (("green", "green"), ("yellow", "yellow"), ("red", "bold red")):
         text.append(f"{counts.get(name, 0)} {name}  ", style=style)
     if counts.get("closed"):
@@ -106,18 +104,17 @@ def elasticsearch_text(cluster: SourceState, indices: SourceState) -> Text:
     return text
 
 
-def services_text(src: SourceState, grafana: SourceState) -> Text:
+def services_text(src: SourceState, grafana: SourceState, summary: Summary) -> Text:
     text = _status_line(src)
-    for s in src.value or []:
-        svc: ServiceHealth = s
+    for svc in summary.services:
         colour = "bold red" if not svc.ok else "yellow" if svc.degraded else "green"
         text.append("● ", style=colour)
         text.append(f"{svc.name:<16}")
         problem = svc.error or svc.detail()
         text.append(f" {problem}\n" if problem else "\n", style="dim")
-    if grafana.value:
+    if summary.grafana:
         text.append("● ", style="green")
-        text.append(f"{'grafana':<16} {grafana.value.get('version', '')}\n")
+        text.append(f"{'grafana':<16} {summary.grafana.get('version', '')}\n")
     elif grafana.error:
         text.append("● ", style="bold red")
         text.append(f"{'grafana':<16} {grafana.error}\n", style="dim")
@@ -151,12 +148,20 @@ class OverviewScreen(LiveScreen):
         self.render_body(state)
 
     def render_body(self, state: LiveState) -> None:
+        # the same summary `opskit status` prints: one judgement of the stack
+        summary = summarize(self.oapp.settings.context, readings_from_live(state))
         tiles = {
-            "targets": (targets_text(state["targets"]), state["targets"]),
-            "alerts": (alerts_text(state["alerts"]), state["alerts"]),
-            "queues": (queues_text(state["queues"], state), state["queues"]),
-            "indices": (elasticsearch_text(state["cluster"], state["indices"]), state["cluster"]),
-            "services": (services_text(state["services"], state["grafana"]), state["services"]),
+            "targets": (targets_text(state["targets"], summary.targets), state["targets"]),
+            "alerts": (alerts_text(state["alerts"], summary.alerts), state["alerts"]),
+            "queues": (queues_text(state["queues"], summary.queues, state), state["queues"]),
+            "indices": (
+                elasticsearch_text(state["cluster"], summary.elasticsearch),
+                state["cluster"],
+            ),
+            "services": (
+                services_text(state["services"], state["grafana"], summary),
+                state["services"],
+            ),
         }
         for mode, (text, src) in tiles.items():
             tile = self.query_one(f"#tile-{mode}", Tile)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from opskit.errors import UsageError
+from opskit.plan import Change, Plan
 
 MANIFEST = "manifest.json"
 NAME_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
@@ -192,6 +193,8 @@ def list_backups(directory: Path, kind: str | None = None) -> BackupListing:
 
 @dataclass
 class PruneResult:
+    """What `backups prune` reports (its --json shape): before (dry_run) or after."""
+
     directory: Path
     keep_last: int
     kept: list[str]
@@ -199,27 +202,57 @@ class PruneResult:
     dry_run: bool
 
 
-def prune_plan(directory: Path, keep_last: int) -> PruneResult:
-    """The newest `keep_last` backups of each kind stay; older ones go."""
+@dataclass
+class PrunePlan(Plan[Path, PruneResult]):
+    """The newest `keep_last` complete backups of each kind stay, the older ones go;
+    `apply(directory)` deletes them there."""
+
+    directory: Path  # where the backups were listed
+    keep_last: int
+    keep: list[str]
+    delete: list[str]
+
+    @property
+    def title(self) -> str:
+        return f"backup prune in {self.directory}"
+
+    def changes(self) -> list[Change]:
+        return [
+            Change("delete", name, f"older than the newest {self.keep_last}")
+            for name in self.delete
+        ]
+
+    def kept(self) -> list[Change]:
+        return [Change("keep", name, f"among the newest {self.keep_last}") for name in self.keep]
+
+    def dry_run(self) -> PruneResult:
+        """The report of a dry run: what would be kept and deleted."""
+        return PruneResult(self.directory, self.keep_last, self.keep, self.delete, dry_run=True)
+
+    async def apply(self, target: Path, progress: Any = None) -> PruneResult:
+        """Delete the planned backups under `target`; `progress(name, done, total)`."""
+        for done, name in enumerate(self.delete, 1):
+            # Rename first so a half-deleted backup never looks complete.
+            doomed = target / f".{name}.deleting"
+            os.rename(target / name, doomed)
+            shutil.rmtree(doomed)
+            if progress is not None:
+                progress(name, done, len(self.delete))
+        return PruneResult(target, self.keep_last, self.keep, self.delete, dry_run=False)
+
+
+def prune_plan(directory: Path, keep_last: int) -> PrunePlan:
+    """Plan a prune of the complete backups in `directory`, by kind, newest kept."""
     if keep_last < 1:
         raise UsageError("--keep-last must be at least 1")
     listing = list_backups(directory)
-    kept: list[str] = []
-    deleted: list[str] = []
+    keep: list[str] = []
+    delete: list[str] = []
     for kind in sorted({b.kind for b in listing.backups}):
         mine = [b.name for b in listing.backups if b.kind == kind]
-        kept += mine[-keep_last:]
-        deleted += mine[:-keep_last]
-    return PruneResult(directory, keep_last, kept, deleted, dry_run=True)
-
-
-def prune_apply(plan: PruneResult) -> PruneResult:
-    for name in plan.deleted:
-        # Rename first so a half-deleted backup never looks complete.
-        doomed = plan.directory / f".{name}.deleting"
-        os.rename(plan.directory / name, doomed)
-        shutil.rmtree(doomed)
-    return PruneResult(plan.directory, plan.keep_last, plan.kept, plan.deleted, dry_run=False)
+        keep += mine[-keep_last:]
+        delete += mine[:-keep_last]
+    return PrunePlan(directory, keep_last, keep, delete)
 
 
 def resolve(spec: str, directory: Path, kind: str) -> Path:

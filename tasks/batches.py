@@ -31,14 +31,5 @@ async def index_states(es: ElasticsearchClient, names: list[str]) -> dict[str, s
     """name -> "open" | "close" for those of `names` that exist (missing ones are absent)."""
     out: dict[str, str] = {}
     for batch in batches(names):
-        body = await es.call(
-            es.es.cluster.state,
-            metric="metadata",
-            index=",".join(batch),
-            ignore_unavailable=True,
-            expand_wildcards="all",
-            filter_path="metadata.indices.*.state",
-        )
-        found = (body.get("metadata") or {}).get("indices") or {}
-        out.update({str(k): str(v.get("state")) for k, v in found.items()})
+        out.update(await es.index_states(batch))
     return out

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opskit.clients.grafana import GrafanaClient
-from opskit.errors import NotFound
+from opskit.models_grafana import Datasource, Org
 from opskit.tasks.backup_store import BackupWriter
 
 FORMAT = "opskit-grafana-backup/1"
@@ -44,7 +44,7 @@ class GrafanaBackupResult:
     path: Path
     name: str
     grafana_version: str
-    org: dict[str, Any]
+    org: Org
     counts: dict[str, int]
     size_bytes: int
     seconds: float
@@ -84,7 +84,8 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def folder_tree(client: GrafanaClient) -> list[dict[str, Any]]:
-    """Every folder as {uid, title, parentUid}, level by level (parents first)."""
+    """Every folder as {uid, title, parentUid} (the folders.json entries), level by level
+    (parents first); parentUid is the folder it was listed under, None at the top."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     level: list[str | None] = [None]
@@ -93,12 +94,11 @@ async def folder_tree(client: GrafanaClient) -> list[dict[str, Any]]:
         parents, level = level, []
         for parent, items in zip(parents, children, strict=True):
             for item in items:
-                uid = str(item["uid"])
-                if uid in seen:
+                if item.uid in seen:
                     continue
-                seen.add(uid)
-                out.append({"uid": uid, "title": str(item["title"]), "parentUid": parent})
-                level.append(uid)
+                seen.add(item.uid)
+                out.append({"uid": item.uid, "title": item.title, "parentUid": parent})
+                level.append(item.uid)
     return out
 
 
@@ -118,37 +118,34 @@ async def backup_grafana(
     report("folders", 0, 0)
     folders = await folder_tree(client)
     hits = await client.search_all("dash-db", page_size)
-    uids = list(dict.fromkeys(str(hit["uid"]) for hit in hits))
-    folder_of_hit = {str(h["uid"]): str(h.get("folderUid") or "") for h in hits}
+    uids = list(dict.fromkeys(hit.uid for hit in hits))
+    folder_of_hit = {h.uid: h.folder_uid for h in hits}
     listed = await client.datasources()
-    datasources = await bounded(
-        [str(ds["uid"]) for ds in listed if ds.get("uid")], client.datasource, concurrency
+    datasources: list[Datasource] = await bounded(
+        [ds.uid for ds in listed if ds.uid], client.datasource, concurrency
     )
 
     writer = BackupWriter(directory, "grafana")
     try:
         writer.write_json("folders.json", folders)
-        writer.write_json("datasources.json", datasources)
+        writer.write_json("datasources.json", [ds.raw for ds in datasources])
         done = 0
         vanished: list[str] = []
         report("dashboards", 0, len(uids))
 
         async def fetch(uid: str) -> None:
             nonlocal done
-            try:
-                got = await client.dashboard(uid)
-            except NotFound:  # deleted since the search: nothing to back up
+            got = await client.find_dashboard(uid)
+            if got is None:  # deleted since the search: nothing to back up
                 vanished.append(uid)
                 return
-            meta = got["meta"]
-            folder_uid = str(meta.get("folderUid") or folder_of_hit.get(uid, ""))
             writer.write_json(
                 dashboard_file(uid),
                 {
                     "uid": uid,
-                    "folderUid": folder_uid,
-                    "dashboard": got["dashboard"],
-                    "meta": {k: meta.get(k) for k in ("version", "updated", "folderTitle")},
+                    "folderUid": got.folder_uid or folder_of_hit.get(uid, ""),
+                    "dashboard": got.model,
+                    "meta": {k: got.meta.get(k) for k in ("version", "updated", "folderTitle")},
                 },
             )
             done += 1
@@ -163,7 +160,11 @@ async def backup_grafana(
         path = writer.commit(
             {
                 "format": FORMAT,
-                "grafana": {"url": url, "version": health["version"], "org": org},
+                "grafana": {
+                    "url": url,
+                    "version": health.version,
+                    "org": {"id": org.id, "name": org.name},
+                },
                 "counts": counts,
                 "secrets_included": False,
                 "notes": [SECRETS_NOTE],
@@ -175,7 +176,7 @@ async def backup_grafana(
     return GrafanaBackupResult(
         path,
         writer.name,
-        str(health["version"]),
+        health.version,
         org,
         counts,
         writer.size,

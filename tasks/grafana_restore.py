@@ -2,8 +2,9 @@
 
 Three steps, each a function so the CLI can show the plan before anything is written:
 `load_backup` (checksums first: a corrupted backup stops here), `plan_restore` (reads
-the target, decides per object), `apply_restore` (writes, then reads every written
-dashboard back). Prints nothing.
+the target, decides per object: a `RestorePlan`, an opskit.plan.Plan), `apply_restore`
+(what `RestorePlan.apply` runs: writes, then reads every written dashboard back).
+Prints nothing.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from opskit.clients.grafana import GrafanaClient
-from opskit.errors import EXIT_DATA, AuthFailed, BackendError, NotFound, OpskitError, UsageError
+from opskit.errors import EXIT_DATA, AuthFailed, BackendError, OpskitError, UsageError
+from opskit.plan import Change, Plan
 from opskit.tasks.backup_store import read_manifest, verify_checksums
-from opskit.tasks.grafana_backup import CONCURRENCY, FORMAT, bounded
+from opskit.tasks.grafana_backup import CONCURRENCY, FORMAT, Progress, bounded
 
 IGNORED_KEYS = ("id", "version")  # Grafana assigns these: equality ignores them
 DS_FIELDS = (
     "uid", "name", "type", "access", "url", "user", "database", "basicAuth",
     "basicAuthUser", "withCredentials", "isDefault", "jsonData",
 )  # fmt: skip
+
+CONFLICT = "differs from the backup (use --overwrite)"
 
 DashAction = Literal["create", "update", "unchanged", "conflict"]
 Outcome = Literal["created", "updated", "unchanged", "skipped", "failed"]
@@ -112,16 +116,67 @@ class DatasourceStep:
 
 
 @dataclass
-class RestorePlan:
+class RestorePlan(Plan[GrafanaClient, "RestoreResult"]):
+    """What a restore of `backup` will write, decided against the target organisation;
+    `apply` carries it out with the options it was planned with."""
+
     backup: Path
     overwrite: bool
     folder_map: dict[str, str]
     folders: list[FolderStep]
     dashboards: list[DashboardStep]
     datasources: list[DatasourceStep]
+    into: str = ""  # where, for the question: "URL (org N)"
+    concurrency: int = CONCURRENCY
+
+    @property
+    def title(self) -> str:
+        return "Grafana restore" + (f" into {self.into}" if self.into else "")
 
     def count(self, action: str) -> int:
         return sum(1 for d in self.dashboards if d.action == action)
+
+    def changes(self) -> list[Change]:
+        """In the order `apply` writes: data sources, folders (parents first), dashboards."""
+        out = [
+            Change("create", f"data source {d.name}") for d in self.datasources
+            if d.action == "create"
+        ]  # fmt: skip
+        out += [
+            Change("create", f"folder {f.uid} ({f.title})") for f in self.folders
+            if f.action == "create"
+        ]  # fmt: skip
+        out += [
+            Change(
+                d.action,
+                f"dashboard {d.uid} ({d.title})",
+                "differs from the backup" if d.action == "update" else "",
+            )
+            for d in self.dashboards
+            if d.action in ("create", "update")
+        ]
+        return out
+
+    def kept(self) -> list[Change]:
+        out = [
+            Change("keep", f"data source {d.name}", "exists") for d in self.datasources
+            if d.action == "exists"
+        ]  # fmt: skip
+        out += [
+            Change("keep", f"folder {f.uid} ({f.title})", "exists") for f in self.folders
+            if f.action == "exists"
+        ]  # fmt: skip
+        reasons = {"unchanged": "equal to the backup", "conflict": CONFLICT}
+        out += [
+            Change("keep", f"dashboard {d.uid} ({d.title})", reasons[d.action])
+            for d in self.dashboards
+            if d.action in reasons
+        ]
+        return out
+
+    async def apply(self, target: GrafanaClient, progress: Any = None) -> RestoreResult:
+        """Write the plan into `target`; `progress(phase, done, total)` as dashboards go."""
+        return await apply_restore(target, self, self.concurrency, progress)
 
 
 def _depth(uid: str, parents: dict[str, str]) -> int:
@@ -135,22 +190,16 @@ def _depth(uid: str, parents: dict[str, str]) -> int:
     return depth
 
 
-async def _existing(fn: Any, key: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = await fn(key)
-    except NotFound:
-        return None
-    return found
-
-
 async def plan_restore(
     client: GrafanaClient,
     backup: GrafanaBackup,
     overwrite: bool = False,
     folder_map: dict[str, str] | None = None,
     concurrency: int = CONCURRENCY,
+    into: str = "",
 ) -> RestorePlan:
-    """Compare the backup with the target organisation; writes nothing."""
+    """Compare the backup with the target organisation; writes nothing. `into` names the
+    target for the confirmation question."""
     mapping = dict(folder_map or {})
 
     def target(uid: str) -> str:
@@ -158,7 +207,7 @@ async def plan_restore(
 
     for new in sorted({v for v in mapping.values() if v}):
         in_backup = any(f["uid"] == new and new not in mapping for f in backup.folders)
-        if not in_backup and await _existing(client.folder, new) is None:
+        if not in_backup and await client.find_folder(new) is None:
             raise UsageError(
                 f"--folder-map: folder {new!r} is neither in the backup nor in Grafana"
             )
@@ -166,7 +215,7 @@ async def plan_restore(
     parents = {str(f["uid"]): str(f.get("parentUid") or "") for f in backup.folders}
     wanted = [f for f in backup.folders if f["uid"] not in mapping]
     wanted.sort(key=lambda f: _depth(str(f["uid"]), parents))
-    found = await bounded([str(f["uid"]) for f in wanted], lambda u: _existing(client.folder, u))
+    found = await bounded([str(f["uid"]) for f in wanted], client.find_folder)
     folders = [
         FolderStep(
             str(f["uid"]),
@@ -178,9 +227,7 @@ async def plan_restore(
     ]
 
     current = await bounded(
-        [str(d["uid"]) for d in backup.dashboards],
-        lambda u: _existing(client.dashboard, u),
-        concurrency,
+        [str(d["uid"]) for d in backup.dashboards], client.find_dashboard, concurrency
     )
     dashboards = []
     for item, now in zip(backup.dashboards, current, strict=True):
@@ -188,18 +235,15 @@ async def plan_restore(
         folder_uid = target(str(item.get("folderUid") or ""))
         action: DashAction = "create"
         if now is not None:
-            same = (
-                normalized(now["dashboard"]) == normalized(model)
-                and str(now["meta"].get("folderUid") or "") == folder_uid
-            )
+            same = normalized(now.model) == normalized(model) and now.folder_uid == folder_uid
             action = "unchanged" if same else ("update" if overwrite else "conflict")
         dashboards.append(
             DashboardStep(str(item["uid"]), str(model.get("title", "")), folder_uid, action, model)
         )
 
     have = await client.datasources()
-    names = {str(d.get("name")) for d in have}
-    uids = {str(d.get("uid")) for d in have}
+    names = {d.name for d in have}
+    uids = {d.uid for d in have}
     datasources = [
         DatasourceStep(
             str(ds.get("uid", "")),
@@ -209,7 +253,9 @@ async def plan_restore(
         )
         for ds in backup.datasources
     ]
-    return RestorePlan(backup.path, overwrite, mapping, folders, dashboards, datasources)
+    return RestorePlan(
+        backup.path, overwrite, mapping, folders, dashboards, datasources, into, concurrency
+    )
 
 
 # ------------------------------------------------------------------ apply
@@ -235,19 +281,23 @@ async def _restore_folder(client: GrafanaClient, step: FolderStep) -> str:
     """Create the folder (or reuse it on 409); the uid dashboards should go into."""
     created = await client.create_folder(step.uid, step.title, step.parent_uid or None)
     if created is not None:
-        return str(created["uid"])
-    if await _existing(client.folder, step.uid) is not None:
+        return created.uid
+    if await client.find_folder(step.uid) is not None:
         return step.uid
     # 409 for the title: a folder of that name already exists there; reuse it.
     for sibling in await client.folders(step.parent_uid or None):
-        if sibling.get("title") == step.title:
-            return str(sibling["uid"])
+        if sibling.title == step.title:
+            return sibling.uid
     raise UsageError(f"folder {step.uid}: Grafana answered 409 but no such folder is visible")
 
 
 async def apply_restore(
-    client: GrafanaClient, plan: RestorePlan, concurrency: int = CONCURRENCY
+    client: GrafanaClient,
+    plan: RestorePlan,
+    concurrency: int = CONCURRENCY,
+    progress: Progress | None = None,
 ) -> RestoreResult:
+    report = progress or (lambda phase, done, total: None)
     failures: list[str] = []
     ds_counts = {"created": 0, "existing": 0, "failed": 0}
     for ds in plan.datasources:
@@ -283,12 +333,21 @@ async def apply_restore(
         if uid != step.uid:
             renamed[step.uid] = uid
 
+    done = 0
+    report("dashboards", 0, len(plan.dashboards))
+
     async def restore(step: DashboardStep) -> None:
+        nonlocal done
+        await write(step)
+        done += 1
+        report("dashboards", done, len(plan.dashboards))
+
+    async def write(step: DashboardStep) -> None:
         if step.action == "unchanged":
             step.outcome = "unchanged"
             return
         if step.action == "conflict":
-            step.outcome, step.detail = "skipped", "differs from the backup (use --overwrite)"
+            step.outcome, step.detail = "skipped", CONFLICT
             return
         step.folder_uid = renamed.get(step.folder_uid, step.folder_uid)
         model = {**step.model, "id": None}
@@ -305,15 +364,14 @@ async def apply_restore(
 
     await bounded(plan.dashboards, restore, concurrency)
     written = [d for d in plan.dashboards if d.outcome in ("created", "updated")]
-    readback = await bounded(
-        [d.uid for d in written], lambda u: _existing(client.dashboard, u), concurrency
-    )
+    report("verifying", 0, len(written))
+    readback = await bounded([d.uid for d in written], client.find_dashboard, concurrency)
     verified = 0
     for dash, now in zip(written, readback, strict=True):
         ok = (
             now is not None
-            and normalized(now["dashboard"]) == normalized(dash.model)
-            and str(now["meta"].get("folderUid") or "") == dash.folder_uid
+            and normalized(now.model) == normalized(dash.model)
+            and now.folder_uid == dash.folder_uid
         )
         if ok:
             verified += 1

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from opskit.errors import OpskitError
-
-EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+from opskit.errors import EXIT_BUSY, OpskitError
 
 
 class LockBusy(OpskitError):

@@ -1,8 +1,9 @@
 """Restore indices from an Elasticsearch snapshot, never over an open index by surprise.
 
 `plan_restore` is pure: which snapshot indices are restored under which names, and which
-of those names are open indices today (conflicts). `restore` closes conflicting indices
-only when told to, restores, waits for the shards to recover and counts documents.
+of those names are open indices today (conflicts). The `RestorePlan` lists closing the
+conflicts among its changes, so the command asks before it (or refuses without --yes);
+`restore` closes them, restores, waits for the shards to recover and counts documents.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from opskit.errors import UsageError
+from opskit.errors import NotFound, UsageError
+from opskit.plan import Change, Plan
 from opskit.tasks.batches import batches, index_states
-from opskit.tasks.snapshots import get_snapshot
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
@@ -28,14 +29,45 @@ class RestoreTarget:
 
 
 @dataclass
-class RestorePlan:
+class RestorePlan(Plan["ElasticsearchClient", "RestoreResult"]):
     repository: str
     snapshot: str
     targets: list[RestoreTarget]
+    rename_pattern: str | None = None
+    rename_replacement: str | None = None
+    include_global_state: bool = False
 
     @property
     def conflicts(self) -> list[RestoreTarget]:
         return [t for t in self.targets if t.existing == "open"]
+
+    @property
+    def title(self) -> str:
+        return f"restore from {self.repository}:{self.snapshot}"
+
+    def question(self) -> str:
+        names = ", ".join(t.target for t in self.conflicts)
+        if not names:
+            return super().question()
+        return (
+            f"would restore over open index(es) {names}: close them first and restore "
+            "(else rename with --rename-pattern/--rename-replacement)?"
+        )
+
+    def changes(self) -> list[Change]:
+        closing = [Change("close", t.target, "open, restored over") for t in self.conflicts]
+        return closing + [
+            Change(
+                "restore",
+                t.source if t.target == t.source else f"{t.source} as {t.target}",
+                f"exists, {t.existing}" if t.existing else "",
+            )
+            for t in self.targets
+        ]
+
+    async def apply(self, target: ElasticsearchClient, progress: Any = None) -> RestoreResult:
+        """Close the open conflicts, restore, wait for recovery, count documents."""
+        return await restore(target, self, close_existing=True)
 
 
 @dataclass
@@ -67,6 +99,7 @@ def plan_restore(
     existing: dict[str, str],
     rename_pattern: str | None = None,
     rename_replacement: str | None = None,
+    include_global_state: bool = False,
 ) -> RestorePlan:
     chosen = [
         i
@@ -88,7 +121,9 @@ def plan_restore(
         if rename is not None:
             target = rename.sub(java_replacement(rename_replacement or ""), source)
         targets.append(RestoreTarget(source, target, existing.get(target)))
-    return RestorePlan(repository, snapshot, targets)
+    return RestorePlan(
+        repository, snapshot, targets, rename_pattern, rename_replacement, include_global_state
+    )
 
 
 async def prepare_restore(
@@ -98,24 +133,17 @@ async def prepare_restore(
     patterns: list[str],
     rename_pattern: str | None = None,
     rename_replacement: str | None = None,
+    include_global_state: bool = False,
 ) -> RestorePlan:
-    info = await get_snapshot(es, repository, snapshot)
-    first = plan_restore(
-        repository, snapshot, info.indices, patterns, {}, rename_pattern, rename_replacement
-    )
+    info = await es.snapshot(repository, snapshot)
+    args = (rename_pattern, rename_replacement, include_global_state)
+    first = plan_restore(repository, snapshot, info.indices, patterns, {}, *args)
     existing = await index_states(es, [t.target for t in first.targets])
-    return plan_restore(
-        repository, snapshot, info.indices, patterns, existing, rename_pattern, rename_replacement
-    )
+    return plan_restore(repository, snapshot, info.indices, patterns, existing, *args)
 
 
 async def restore(
-    es: ElasticsearchClient,
-    plan: RestorePlan,
-    rename_pattern: str | None = None,
-    rename_replacement: str | None = None,
-    include_global_state: bool = False,
-    close_existing: bool = False,
+    es: ElasticsearchClient, plan: RestorePlan, close_existing: bool = False
 ) -> RestoreResult:
     """Restore the plan's indices; open conflicts are closed first only with
     `close_existing` (else UsageError). Waits for recovery, then counts documents."""
@@ -126,39 +154,25 @@ async def restore(
             "(--rename-pattern/--rename-replacement) or close them first (--yes)"
         )
     for batch in batches(conflicts):
-        await es.call(es.es.indices.close, index=",".join(batch), expand_wildcards="none")
-    kwargs: dict[str, str] = {}
-    if rename_pattern is not None:
-        kwargs = {
-            "rename_pattern": rename_pattern,
-            "rename_replacement": rename_replacement or "",
-        }
-    await es.call(
-        es.es.snapshot.restore,
-        repository=plan.repository,
-        snapshot=plan.snapshot,
-        indices=",".join(t.source for t in plan.targets),
-        include_global_state=include_global_state,
-        wait_for_completion=True,
-        **kwargs,
+        await es.close_indices(batch)
+    await es.restore_snapshot(
+        plan.repository,
+        plan.snapshot,
+        [t.source for t in plan.targets],
+        plan.include_global_state,
+        plan.rename_pattern,
+        plan.rename_replacement,
     )
     targets = [t.target for t in plan.targets]
     for batch in batches(targets):
-        await es.call(
-            es.es.cluster.health,
-            index=",".join(batch),
-            wait_for_status="yellow",
-            wait_for_no_initializing_shards=True,
-            timeout="120s",
-        )
+        await es.wait_for_health(batch, status="yellow", timeout="120s")
     counted: dict[str, tuple[int, str]] = {}
     for batch in batches(targets):
-        rows = await es.call(
-            es.es.cat.indices, index=",".join(batch), format="json", h="index,docs.count,health"
-        )
-        counted.update(
-            {str(r["index"]): (int(r["docs.count"] or 0), str(r["health"])) for r in rows}
-        )
+        try:
+            found = await es.indices(",".join(batch))
+        except NotFound:  # none of the batch came back
+            continue
+        counted.update({i.name: (i.docs_count, i.health) for i in found})
     indices = [
         RestoredIndex(t.target, t.source, *counted.get(t.target, (0, "missing")))
         for t in plan.targets

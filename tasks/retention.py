@@ -13,30 +13,22 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from opskit.config import RetentionPolicy
 from opskit.errors import BackendError, NotFound
+from opskit.models_es import IndexFacts, SnapshotInfo
 from opskit.periods import parse_period
+from opskit.plan import Change, Plan
 from opskit.tasks.batches import batches, index_states
-from opskit.tasks.snapshots import ProgressFn, SnapshotInfo, snapshot_name, take_snapshot
+from opskit.tasks.snapshots import ProgressFn, ensure_repository, snapshot_name, take_snapshot
 from opskit.timestrings import compile_timestring
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
 
 WILDCARDS = set("*?[")
-
-
-@dataclass(frozen=True)
-class IndexFacts:
-    name: str
-    status: str  # open | close
-    created: datetime | None
-    hidden: bool = False
-    system: bool = False
-    data_stream: str | None = None
 
 
 @dataclass
@@ -61,13 +53,48 @@ class PolicyPlan:
 
 
 @dataclass
-class RetentionPlan:
+class RetentionPlan(Plan["ElasticsearchClient", "ApplyResult"]):
+    """The policies' plans at `now`; applying snapshots into `repository` (registered at
+    `location` when missing) first where a policy says so."""
+
     now: datetime
     policies: list[PolicyPlan]
+    repository: str = ""
+    location: str | None = None
 
     @property
-    def empty(self) -> bool:
-        return not any(p.act for p in self.policies)
+    def title(self) -> str:
+        return "retention"
+
+    def changes(self) -> list[Change]:
+        out = []
+        for p in self.policies:
+            if not p.act:
+                continue
+            if p.snapshot_first:
+                out.append(
+                    Change(
+                        "snapshot",
+                        f"{len(p.act)} index(es) into repository {self.repository}",
+                        f"{p.policy}: only indices in a verified SUCCESS snapshot go on",
+                    )
+                )
+            out.extend(Change(p.action, d.index, f"{p.policy}: {d.reason}") for d in p.act)
+        return out
+
+    def kept(self) -> list[Change]:
+        return [
+            Change("keep", d.index, f"{p.policy}: {d.reason}")
+            for p in self.policies
+            for d in (*p.kept, *p.skipped)
+        ]
+
+    async def apply(self, target: ElasticsearchClient, progress: Any = None) -> ApplyResult:
+        """`apply_plan` into the repository captured at plan time (made sure of first
+        when a policy snapshots); `progress` is a snapshot ProgressFn."""
+        if any(p.snapshot_first and p.act for p in self.policies):
+            await ensure_repository(target, self.repository, self.location)
+        return await apply_plan(target, self, self.repository, progress)
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -149,7 +176,11 @@ def _action_skip(policy: RetentionPolicy, facts: IndexFacts) -> str | None:
 
 
 def plan_all(
-    policies: list[RetentionPolicy], indices: list[IndexFacts], now: datetime
+    policies: list[RetentionPolicy],
+    indices: list[IndexFacts],
+    now: datetime,
+    repository: str = "",
+    location: str | None = None,
 ) -> RetentionPlan:
     taken: set[str] = set()
     plans = []
@@ -157,7 +188,24 @@ def plan_all(
         plan = plan_policy(policy, indices, now, taken)
         taken.update(d.index for d in plan.act)
         plans.append(plan)
-    return RetentionPlan(now, plans)
+    return RetentionPlan(now, plans, repository, location)
+
+
+def plan_selected_delete(
+    names: list[str], now: datetime, repository: str, location: str | None = None
+) -> RetentionPlan:
+    """A one-off snapshot-first delete of exactly these indices (the TUI's delete)."""
+    policy = PolicyPlan(
+        policy="tui",
+        pattern=",".join(names),
+        action="delete",
+        keep="selected",
+        timestring=None,
+        snapshot_first=True,
+        cutoff=now,
+        act=[Decision(n, "selected in the TUI") for n in names],
+    )
+    return RetentionPlan(now, [policy], repository, location)
 
 
 # ------------------------------------------------------------------ reading the cluster
@@ -166,38 +214,10 @@ def plan_all(
 async def index_facts(es: ElasticsearchClient, patterns: list[str]) -> list[IndexFacts]:
     """What the planner needs about every index matching the patterns (hidden included, so
     it can report them)."""
-    joined = ",".join(sorted(set(patterns)))
     try:
-        resolved = await es.call(es.es.indices.resolve_index, name=joined, expand_wildcards="all")
-        rows = await es.call(
-            es.es.cat.indices,
-            index=joined,
-            format="json",
-            h="index,status,creation.date",
-            expand_wildcards="all",
-        )
+        return await es.index_facts(patterns)
     except NotFound:  # an exactly named index that does not exist
         return []
-    created = {str(r["index"]): r.get("creation.date") for r in rows}
-
-    def parse() -> list[IndexFacts]:
-        out = []
-        for i in resolved.get("indices", []):
-            attrs = set(i.get("attributes", []))
-            raw = created.get(i["name"])
-            out.append(
-                IndexFacts(
-                    name=str(i["name"]),
-                    status="close" if "closed" in attrs else "open",
-                    created=datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None,
-                    hidden="hidden" in attrs,
-                    system="system" in attrs,
-                    data_stream=i.get("data_stream"),
-                )
-            )
-        return out
-
-    return es.parse("resolve index", parse)
 
 
 # ------------------------------------------------------------------ applying
@@ -309,17 +329,15 @@ async def _act(
 
 
 async def _delete(es: ElasticsearchClient, batch: list[str]) -> None:
-    await es.call(es.es.indices.delete, index=",".join(batch), expand_wildcards="none")
+    await es.delete_indices(batch)
 
 
 async def _close(es: ElasticsearchClient, batch: list[str]) -> None:
-    await es.call(es.es.indices.close, index=",".join(batch), expand_wildcards="none")
+    await es.close_indices(batch)
 
 
 async def _forcemerge(es: ElasticsearchClient, batch: list[str]) -> None:
-    await es.call(
-        es.es.indices.forcemerge, index=",".join(batch), max_num_segments=1, expand_wildcards="none"
-    )
+    await es.forcemerge(batch, max_num_segments=1)
 
 
 async def _still_present(es: ElasticsearchClient, names: list[str]) -> list[str]:

@@ -1,8 +1,8 @@
 """Elasticsearch snapshots: repository, take and wait, list, delete, prune.
 
-Planning (`plan_prune`) is pure; the async functions talk to Elasticsearch through
-`ElasticsearchClient.call`, return records and print nothing. Progress goes to an
-optional callback so a front end can draw it.
+Planning (`plan_prune`) is pure; the async functions orchestrate `ElasticsearchClient`
+calls, return records and print nothing. Progress goes to an optional callback so a
+front end can draw it. `PrunePlan` and `DeletePlan` are the destructive paths' plans.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from opskit.errors import BackendError, NotFound, OpskitError, UsageError
+from opskit.errors import NotFound, UsageError
+from opskit.models_es import RepositoryInfo, SnapshotInfo, SnapshotProgress
 from opskit.periods import Period
+from opskit.plan import Change, Plan
+from opskit.tasks.batches import batches
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
@@ -23,68 +26,7 @@ if TYPE_CHECKING:
 FINISHED = ("SUCCESS", "PARTIAL", "FAILED", "INCOMPATIBLE")
 DEFAULT_TEMPLATE = "opskit-%Y.%m.%d-%H%M%S"
 
-
-@dataclass
-class SnapshotInfo:
-    name: str
-    repository: str
-    state: str  # IN_PROGRESS | SUCCESS | PARTIAL | FAILED | INCOMPATIBLE
-    start: datetime | None
-    end: datetime | None
-    indices: list[str]
-    shards_total: int
-    shards_failed: int
-    failures: list[str] = field(default_factory=list)
-    reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "SUCCESS" and self.shards_failed == 0
-
-
-@dataclass
-class SnapshotProgress:
-    name: str
-    state: str
-    shards_done: int
-    shards_total: int
-    bytes_done: int
-    bytes_total: int
-
-
-@dataclass
-class RepositoryInfo:
-    name: str
-    type: str
-    location: str | None
-    registered_now: bool
-    verified_nodes: list[str]
-
-
 ProgressFn = Callable[[SnapshotProgress], None]
-
-
-def _millis(value: object) -> datetime | None:
-    return datetime.fromtimestamp(int(str(value)) / 1000, UTC) if value else None
-
-
-def _snapshot(repository: str, s: dict[str, Any]) -> SnapshotInfo:
-    shards = s.get("shards") or {}
-    return SnapshotInfo(
-        name=str(s["snapshot"]),
-        repository=repository,
-        state=str(s.get("state", "")),
-        start=_millis(s.get("start_time_in_millis")),
-        end=_millis(s.get("end_time_in_millis")),
-        indices=sorted(str(i) for i in s.get("indices", [])),
-        shards_total=int(shards.get("total", 0)),
-        shards_failed=int(shards.get("failed", 0)),
-        failures=[
-            f"{f.get('index')}[{f.get('shard_id')}]: {f.get('reason')}"
-            for f in s.get("failures", [])
-        ],
-        reason=s.get("reason"),
-    )
 
 
 def snapshot_name(template: str, now: datetime | None = None) -> str:
@@ -99,52 +41,19 @@ def snapshot_name(template: str, now: datetime | None = None) -> str:
 # ------------------------------------------------------------------ repository
 
 
-async def path_repo(es: ElasticsearchClient) -> list[str]:
-    """Every node's `path.repo` setting (where fs repositories may live)."""
-    body = await es.call(es.es.nodes.info, metric="settings", filter_path="nodes.*.settings.path")
-    out: list[str] = []
-    for node in (body.get("nodes") or {}).values():
-        value = node.get("settings", {}).get("path", {}).get("repo", [])
-        out.extend([value] if isinstance(value, str) else value)
-    return sorted(set(out))
-
-
 async def ensure_repository(
     es: ElasticsearchClient, name: str, location: str | None
 ) -> RepositoryInfo:
     """Register the fs repository if missing, then verify it on every node."""
     registered_now = False
     try:
-        body = await es.call(es.es.snapshot.get_repository, name=name)
+        repo = await es.repository(name)
     except NotFound:
-        where = location or name
-        try:
-            await es.call(
-                es.es.snapshot.create_repository,
-                name=name,
-                repository={"type": "fs", "settings": {"location": where}},
-            )
-        except BackendError as exc:
-            if "path.repo" in exc.reason + str(getattr(exc.__cause__, "body", "")):
-                roots = ", ".join(await path_repo(es)) or "(not set)"
-                raise OpskitError(
-                    f"repository {name!r}: location {where!r} is outside the node's path.repo "
-                    f"(path.repo = {roots}); add it to `path.repo` in elasticsearch.yml "
-                    "or choose a location under it (elasticsearch.snapshot_location)"
-                ) from None
-            raise
+        await es.create_fs_repository(name, location or name)
         registered_now = True
-        body = await es.call(es.es.snapshot.get_repository, name=name)
-    repo = body.get(name, {})
-    verified = await es.call(es.es.snapshot.verify_repository, name=name)
-    nodes = [str(n.get("name", k)) for k, n in (verified.get("nodes") or {}).items()]
-    return RepositoryInfo(
-        name=name,
-        type=str(repo.get("type", "")),
-        location=(repo.get("settings") or {}).get("location"),
-        registered_now=registered_now,
-        verified_nodes=nodes,
-    )
+        repo = await es.repository(name)
+    nodes = await es.verify_repository(name)
+    return RepositoryInfo(repo.name, repo.type, repo.location, registered_now, nodes)
 
 
 # ------------------------------------------------------------------ take and wait
@@ -160,44 +69,7 @@ async def start_snapshot(
 ) -> None:
     """Start a snapshot without waiting. Other snapshots running is fine (ES 8 runs them
     concurrently)."""
-    kwargs: dict[str, Any] = {}
-    names = list(indices or [])
-    if names:
-        kwargs["indices"] = ",".join(names)
-    await es.call(
-        es.es.snapshot.create,
-        repository=repository,
-        snapshot=name,
-        wait_for_completion=False,
-        include_global_state=include_global_state,
-        partial=partial,
-        **kwargs,
-    )
-
-
-async def get_snapshot(es: ElasticsearchClient, repository: str, name: str) -> SnapshotInfo:
-    body = await es.call(es.es.snapshot.get, repository=repository, snapshot=name)
-    return es.parse("snapshot", lambda: _snapshot(repository, body["snapshots"][0]))
-
-
-async def progress(es: ElasticsearchClient, repository: str, name: str) -> SnapshotProgress:
-    body = await es.call(es.es.snapshot.status, repository=repository, snapshot=name)
-
-    def parse() -> SnapshotProgress:
-        s = body["snapshots"][0]
-        shards, stats = s.get("shards_stats", {}), s.get("stats", {})
-        total = int(stats.get("incremental", {}).get("size_in_bytes", 0))
-        done = int(stats.get("processed", {}).get("size_in_bytes", 0))
-        return SnapshotProgress(
-            name=name,
-            state=str(s.get("state", "")),
-            shards_done=int(shards.get("done", 0)) + int(shards.get("failed", 0)),
-            shards_total=int(shards.get("total", 0)),
-            bytes_done=total if s.get("state") == "SUCCESS" else done,
-            bytes_total=total,
-        )
-
-    return es.parse("snapshot status", parse)
+    await es.create_snapshot(repository, name, list(indices or []), include_global_state, partial)
 
 
 async def wait_snapshot(
@@ -209,10 +81,10 @@ async def wait_snapshot(
 ) -> SnapshotInfo:
     """Poll until the snapshot has finished; its final state, read back from the repository."""
     while True:
-        info = await get_snapshot(es, repository, name)
+        info = await es.snapshot(repository, name)
         if on_progress is not None:
             with contextlib.suppress(NotFound):
-                on_progress(await progress(es, repository, name))
+                on_progress(await es.snapshot_progress(repository, name))
         if info.state in FINISHED:
             return info
         await asyncio.sleep(poll)
@@ -235,17 +107,36 @@ async def take_snapshot(
 
 
 async def list_snapshots(es: ElasticsearchClient, repository: str) -> list[SnapshotInfo]:
-    body = await es.call(es.es.snapshot.get, repository=repository, snapshot="_all")
-    snaps = es.parse("snapshots", lambda: [_snapshot(repository, s) for s in body["snapshots"]])
+    """The repository's snapshots, oldest first."""
+    snaps = await es.snapshots(repository)
     return sorted(snaps, key=lambda s: (s.start or datetime.min.replace(tzinfo=UTC), s.name))
 
 
 async def delete_snapshots(es: ElasticsearchClient, repository: str, names: list[str]) -> None:
     """Delete snapshots by exact name, a few per request (short URLs)."""
-    from opskit.tasks.batches import batches
-
     for batch in batches(names):
-        await es.call(es.es.snapshot.delete, repository=repository, snapshot=",".join(batch))
+        await es.delete_snapshots(repository, batch)
+
+
+class DeletePlan(Plan["ElasticsearchClient", list[str]]):
+    """`opskit snapshots delete NAMES`: exactly these snapshots, nothing else."""
+
+    def __init__(self, repository: str, names: list[str]) -> None:
+        if any(set(n) & set("*?,") for n in names):
+            raise UsageError("snapshot names must be exact (no wildcards or commas)")
+        self.repository = repository
+        self.names = list(names)
+
+    @property
+    def title(self) -> str:
+        return f"snapshot delete in {self.repository}"
+
+    def changes(self) -> list[Change]:
+        return [Change("delete", f"snapshot {n}", "named") for n in self.names]
+
+    async def apply(self, target: ElasticsearchClient, progress: Any = None) -> list[str]:
+        await delete_snapshots(target, self.repository, self.names)
+        return list(self.names)
 
 
 # ------------------------------------------------------------------ prune (pure)
@@ -261,10 +152,26 @@ class PruneDecision:
 
 
 @dataclass
-class PrunePlan:
+class PrunePlan(Plan["ElasticsearchClient", list[str]]):
     repository: str
     keep: list[PruneDecision]
     delete: list[PruneDecision]
+
+    @property
+    def title(self) -> str:
+        return f"snapshot prune in {self.repository}"
+
+    def changes(self) -> list[Change]:
+        return [Change("delete", f"snapshot {d.name}", d.state) for d in self.delete]
+
+    def kept(self) -> list[Change]:
+        return [Change("keep", f"snapshot {d.name}", ", ".join(d.reasons)) for d in self.keep]
+
+    async def apply(self, target: ElasticsearchClient, progress: Any = None) -> list[str]:
+        """Delete the planned snapshots; their names."""
+        names = [d.name for d in self.delete]
+        await delete_snapshots(target, self.repository, names)
+        return names
 
 
 def plan_prune(

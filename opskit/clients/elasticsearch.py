@@ -14,8 +14,10 @@ from opskit.errors import (
     BackendUnreachable,
     BadResponse,
     NotFound,
+    OpskitError,
 )
 from opskit.models import ClusterHealth, EsNode, Index, NodeHeap, Shard
+from opskit.models_es import IndexFacts, Repository, SnapshotInfo, SnapshotProgress
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
@@ -182,6 +184,263 @@ class ElasticsearchClient:
             return 1000
 
         return self.parse("cluster settings", pick)
+
+    async def fs_available_bytes(self) -> int:
+        """Free disk over all nodes' data paths, from `_nodes/stats/fs`."""
+        body = await self.call(self.es.nodes.stats, metric="fs")
+        return self.parse(
+            "nodes stats",
+            lambda: sum(
+                int(n["fs"]["total"].get("available_in_bytes", 0)) for n in body["nodes"].values()
+            ),
+        )
+
+    # -------------------------------------------------------------- indices by name
+    # One request each; callers keep the names to a URL-safe batch (opskit.tasks.batches).
+
+    async def index_states(self, names: list[str]) -> dict[str, str]:
+        """name -> "open" | "close" for those of `names` that exist (missing ones absent)."""
+        body = await self.call(
+            self.es.cluster.state,
+            metric="metadata",
+            index=",".join(names),
+            ignore_unavailable=True,
+            expand_wildcards="all",
+            filter_path="metadata.indices.*.state",
+        )
+
+        def parse() -> dict[str, str]:
+            found = (body.get("metadata") or {}).get("indices") or {}
+            return {str(k): str(v.get("state")) for k, v in found.items()}
+
+        return self.parse("cluster state", parse)
+
+    async def index_facts(self, patterns: list[str]) -> list[IndexFacts]:
+        """Every index matching the patterns, hidden and system ones included, with its
+        state, creation date and data stream. NotFound when an exact name is missing."""
+        joined = ",".join(sorted(set(patterns)))
+        resolved = await self.call(
+            self.es.indices.resolve_index, name=joined, expand_wildcards="all"
+        )
+        rows = await self.call(
+            self.es.cat.indices,
+            index=joined,
+            format="json",
+            h="index,status,creation.date",
+            expand_wildcards="all",
+        )
+
+        def parse() -> list[IndexFacts]:
+            created = {str(r["index"]): r.get("creation.date") for r in rows}
+            out = []
+            for i in resolved.get("indices", []):
+                attrs = set(i.get("attributes", []))
+                raw = created.get(i["name"])
+                out.append(
+                    IndexFacts(
+                        name=str(i["name"]),
+                        status="close" if "closed" in attrs else "open",
+                        created=datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None,
+                        hidden="hidden" in attrs,
+                        system="system" in attrs,
+                        data_stream=i.get("data_stream"),
+                    )
+                )
+            return out
+
+        return self.parse("resolve index", parse)
+
+    async def delete_indices(self, names: list[str]) -> None:
+        """Delete exactly these indices (no wildcard expansion)."""
+        await self.call(self.es.indices.delete, index=",".join(names), expand_wildcards="none")
+
+    async def close_indices(self, names: list[str]) -> None:
+        await self.call(self.es.indices.close, index=",".join(names), expand_wildcards="none")
+
+    async def forcemerge(self, names: list[str], max_num_segments: int = 1) -> None:
+        await self.call(
+            self.es.indices.forcemerge,
+            index=",".join(names),
+            max_num_segments=max_num_segments,
+            expand_wildcards="none",
+        )
+
+    async def wait_for_health(
+        self, names: list[str], status: str = "yellow", timeout: str = "120s"
+    ) -> None:
+        """Wait (up to `timeout`) until these indices reach `status` with no shard
+        initializing."""
+        await self.call(
+            self.es.cluster.health,
+            index=",".join(names),
+            wait_for_status=status,
+            wait_for_no_initializing_shards=True,
+            timeout=timeout,
+        )
+
+    # -------------------------------------------------------------- snapshot repositories
+
+    async def path_repo(self) -> list[str]:
+        """Every node's `path.repo` setting (where fs repositories may live)."""
+        body = await self.call(
+            self.es.nodes.info, metric="settings", filter_path="nodes.*.settings.path"
+        )
+
+        def parse() -> list[str]:
+            out: list[str] = []
+            for node in (body.get("nodes") or {}).values():
+                value = node.get("settings", {}).get("path", {}).get("repo", [])
+                out.extend([value] if isinstance(value, str) else value)
+            return sorted(set(out))
+
+        return self.parse("nodes info", parse)
+
+    async def repository(self, name: str) -> Repository:
+        """A registered repository; NotFound when there is none of that name."""
+        body = await self.call(self.es.snapshot.get_repository, name=name)
+
+        def parse() -> Repository:
+            repo = body.get(name, {})
+            location = (repo.get("settings") or {}).get("location")
+            return Repository(name, str(repo.get("type", "")), location)
+
+        return self.parse("repository", parse)
+
+    async def create_fs_repository(self, name: str, location: str) -> None:
+        """Register a shared file system repository at `location`. A location outside the
+        nodes' `path.repo` is refused with an error that says so and what path.repo is."""
+        try:
+            await self.call(
+                self.es.snapshot.create_repository,
+                name=name,
+                repository={"type": "fs", "settings": {"location": location}},
+            )
+        except BackendError as exc:
+            if "path.repo" in exc.reason + str(getattr(exc.__cause__, "body", "")):
+                roots = ", ".join(await self.path_repo()) or "(not set)"
+                raise OpskitError(
+                    f"repository {name!r}: location {location!r} is outside the node's "
+                    f"path.repo (path.repo = {roots}); add it to `path.repo` in "
+                    "elasticsearch.yml or choose a location under it "
+                    "(elasticsearch.snapshot_location)"
+                ) from None
+            raise
+
+    async def verify_repository(self, name: str) -> list[str]:
+        """Verify the repository on every node; the names of the nodes that did."""
+        body = await self.call(self.es.snapshot.verify_repository, name=name)
+        return self.parse(
+            "verify repository",
+            lambda: [str(n.get("name", k)) for k, n in (body.get("nodes") or {}).items()],
+        )
+
+    # -------------------------------------------------------------- snapshots
+
+    async def create_snapshot(
+        self,
+        repository: str,
+        name: str,
+        indices: list[str] | None = None,
+        include_global_state: bool = False,
+        partial: bool = False,
+    ) -> None:
+        """Start a snapshot without waiting for it (all indices when `indices` is empty)."""
+        kwargs: dict[str, Any] = {"indices": ",".join(indices)} if indices else {}
+        await self.call(
+            self.es.snapshot.create,
+            repository=repository,
+            snapshot=name,
+            wait_for_completion=False,
+            include_global_state=include_global_state,
+            partial=partial,
+            **kwargs,
+        )
+
+    async def snapshot(self, repository: str, name: str) -> SnapshotInfo:
+        body = await self.call(self.es.snapshot.get, repository=repository, snapshot=name)
+        return self.parse("snapshot", lambda: _snapshot(repository, body["snapshots"][0]))
+
+    async def snapshots(self, repository: str) -> list[SnapshotInfo]:
+        """Every snapshot in the repository, in the order Elasticsearch lists them."""
+        body = await self.call(self.es.snapshot.get, repository=repository, snapshot="_all")
+        return self.parse(
+            "snapshots", lambda: [_snapshot(repository, s) for s in body["snapshots"]]
+        )
+
+    async def snapshot_progress(self, repository: str, name: str) -> SnapshotProgress:
+        """Shards and bytes done of a snapshot (NotFound once it is no longer running on
+        some versions)."""
+        body = await self.call(self.es.snapshot.status, repository=repository, snapshot=name)
+
+        def parse() -> SnapshotProgress:
+            s = body["snapshots"][0]
+            shards, stats = s.get("shards_stats", {}), s.get("stats", {})
+            total = int(stats.get("incremental", {}).get("size_in_bytes", 0))
+            done = int(stats.get("processed", {}).get("size_in_bytes", 0))
+            return SnapshotProgress(
+                name=name,
+                state=str(s.get("state", "")),
+                shards_done=int(shards.get("done", 0)) + int(shards.get("failed", 0)),
+                shards_total=int(shards.get("total", 0)),
+                bytes_done=total if s.get("state") == "SUCCESS" else done,
+                bytes_total=total,
+            )
+
+        return self.parse("snapshot status", parse)
+
+    async def delete_snapshots(self, repository: str, names: list[str]) -> None:
+        """Delete snapshots by exact name, in one request."""
+        await self.call(self.es.snapshot.delete, repository=repository, snapshot=",".join(names))
+
+    async def restore_snapshot(
+        self,
+        repository: str,
+        snapshot: str,
+        indices: list[str],
+        include_global_state: bool = False,
+        rename_pattern: str | None = None,
+        rename_replacement: str | None = None,
+    ) -> None:
+        """Restore these indices of the snapshot and wait until the restore has started
+        every shard (`wait_for_completion`); renamed with Elasticsearch's `$1` syntax."""
+        kwargs: dict[str, str] = {}
+        if rename_pattern is not None:
+            kwargs = {
+                "rename_pattern": rename_pattern,
+                "rename_replacement": rename_replacement or "",
+            }
+        await self.call(
+            self.es.snapshot.restore,
+            repository=repository,
+            snapshot=snapshot,
+            indices=",".join(indices),
+            include_global_state=include_global_state,
+            wait_for_completion=True,
+            **kwargs,
+        )
+
+
+def _millis(value: object) -> datetime | None:
+    return datetime.fromtimestamp(int(str(value)) / 1000, UTC) if value else None
+
+
+def _snapshot(repository: str, s: dict[str, Any]) -> SnapshotInfo:
+    shards = s.get("shards") or {}
+    return SnapshotInfo(
+        name=str(s["snapshot"]),
+        repository=repository,
+        state=str(s.get("state", "")),
+        start=_millis(s.get("start_time_in_millis")),
+        end=_millis(s.get("end_time_in_millis")),
+        indices=sorted(str(i) for i in s.get("indices", [])),
+        shards_total=int(shards.get("total", 0)),
+        shards_failed=int(shards.get("failed", 0)),
+        failures=[
+            f"{f.get('index')}[{f.get('shard_id')}]: {f.get('reason')}"
+            for f in s.get("failures", [])
+        ],
+        reason=s.get("reason"),
+    )
 
 
 def _shard(row: dict[str, Any]) -> Shard:

@@ -8,7 +8,8 @@ import click
 
 from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.durations import parse_duration
-from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, UsageError
+from opskit.errors import EXIT_OK, UsageError
+from opskit.findings import Finding, exit_code
 from opskit.matchers import Matcher, default_author, parse_matcher
 from opskit.models import Alert, Silence
 from opskit.output import ago, console, esc, print_json, styled, table
@@ -79,10 +80,11 @@ def alerts(
                 esc(a.annotations.get("summary", "")),
             )
         console().print(tb)
-    firing = [a for a in rows if a.state == "active"]
-    if any(a.severity == "critical" for a in firing):
-        return EXIT_CRITICAL
-    return EXIT_WARNING if firing else EXIT_OK
+    return exit_code(
+        Finding("critical" if a.severity == "critical" else "warning", a.alertname, "firing")
+        for a in rows
+        if a.state == "active"
+    )
 
 
 @click.group()

@@ -6,9 +6,17 @@ from pathlib import Path
 
 import click
 
-from opskit.commands.common import App, json_option, pass_app
+from opskit.commands.common import (
+    App,
+    confirm,
+    dry_run_option,
+    json_option,
+    pass_app,
+    run,
+    yes_option,
+)
 from opskit.output import console, esc, human_bytes, print_json, table, warn
-from opskit.tasks.backup_store import default_dir, list_backups, prune_apply, prune_plan
+from opskit.tasks.backup_store import PruneResult, default_dir, list_backups, prune_plan
 
 dir_option = click.option(
     "--dir",
@@ -63,8 +71,8 @@ def list_cmd(app: App, directory: Path | None, as_json: bool) -> int:
 @click.option(
     "--keep-last", type=click.IntRange(min=1), required=True, help="Backups to keep per kind."
 )
-@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+@yes_option
 @dir_option
 @json_option
 @pass_app
@@ -74,14 +82,13 @@ def prune_cmd(
     """Delete all but the newest N complete backups of each kind."""
     plan = prune_plan(directory or default_dir(app.settings.backup.dir), keep_last)
     if not as_json:
-        for name in plan.deleted:
-            console().print(f"{'would delete' if dry_run else 'delete'} {esc(name)}")
-        console().print(f"keep {len(plan.kept)}, delete {len(plan.deleted)}")
-    result = plan
-    if plan.deleted and not dry_run:
-        if not yes:
-            click.confirm(f"Delete {len(plan.deleted)} backups?", abort=True, err=True)
-        result = prune_apply(plan)
+        for change in plan.changes():
+            console().print(f"{'would delete' if dry_run else 'delete'} {esc(change.target)}")
+        console().print(f"keep {len(plan.keep)}, delete {len(plan.delete)}")
+    result: PruneResult = plan.dry_run()
+    if not plan.empty and not dry_run:
+        confirm(plan, yes)
+        result = run(plan.apply(plan.directory))
     if as_json:
         print_json(result)
     return 0

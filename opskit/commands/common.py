@@ -113,14 +113,24 @@ def writable(app: App, action: str) -> None:
         raise UsageError(f"context {app.settings.context!r} is read-only: {action} refused")
 
 
+def ask(question: str, yes: bool) -> bool | None:
+    """The one way opskit asks: True with --yes or a yes at a terminal, False for a no,
+    None when there is no terminal to ask (cron)."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        return None
+    return click.confirm(question, default=False, err=True)
+
+
 def confirm(plan: Plan[Any, Any], yes: bool) -> None:
-    """The one confirmation of every destructive command, asked after the plan is shown:
+    """The confirmation of every destructive command, asked after the plan is shown:
     `--yes` goes on; a terminal is asked (default no; "no" exits with EXIT_DECLINED); with
     no terminal (cron) it refuses with EXIT_USAGE, so nothing is deleted unasked."""
-    if yes or plan.empty:
+    if plan.empty:
         return
-    question = plan.question()
-    if not sys.stdin.isatty():
-        raise NeedsConfirmation(f"{question} (not a terminal: pass --yes to confirm)")
-    if not click.confirm(question, default=False, err=True):
+    answer = ask(plan.question(), yes)
+    if answer is None:
+        raise NeedsConfirmation(f"{plan.question()} (not a terminal: pass --yes to confirm)")
+    if not answer:
         raise Declined(f"{plan.title}: nothing changed")

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 import click
 
 from opskit.commands.common import App, pass_app, run
+from opskit.findings import SEVERITIES
 from opskit.output import console, esc, print_json, styled
-from opskit.tasks.doctor.model import LEVELS
 
 if TYPE_CHECKING:
-    from opskit.tasks.doctor import DoctorReport, Finding
+    from opskit.findings import Finding
+    from opskit.tasks.doctor import DoctorReport
 
 AREA_NAMES = ("scraping", "logs", "alerts", "memory")
 MARK = {
@@ -57,7 +58,7 @@ def render(report: DoctorReport, verbose: bool) -> None:
                 f"{esc(summary)}\n[dim]checks not run: {checks}[/]\n-> {esc(fs[0].action)}",
             )
         shown = [f for f in shown if not f.backend_error]
-        for f in sorted(shown, key=lambda f: -LEVELS.index(f.severity)):
+        for f in sorted(shown, key=lambda f: -SEVERITIES.index(f.severity)):
             lines = [f"[bold]{esc(f.check)}[/]: {esc(f.summary)}", _evidence(f)]
             if f.action:
                 lines.append(f"-> {esc(f.action)}")

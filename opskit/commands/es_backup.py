@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from opskit.commands.common import App, json_option, pass_app, run, writable
+from opskit.commands.common import (
+    App,
+    confirm,
+    dry_run_option,
+    json_option,
+    pass_app,
+    run,
+    writable,
+    yes_option,
+)
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
+from opskit.models_es import RepositoryInfo, SnapshotInfo, SnapshotProgress
 from opskit.output import console, esc, human_bytes, print_json, table, warn
 from opskit.periods import parse_period
 from opskit.tasks import restore as restoring
@@ -18,6 +28,7 @@ from opskit.tasks import snapshots as snaps
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
+    from opskit.plan import Plan
 
 EXIT_SNAPSHOT_FAILED = 1
 
@@ -44,7 +55,7 @@ def snapshot_progress(enabled: bool) -> Iterator[snaps.ProgressFn | None]:
     ) as bar:
         tasks: dict[str, TaskID] = {}
 
-        def update(p: snaps.SnapshotProgress) -> None:
+        def update(p: SnapshotProgress) -> None:
             if p.name not in tasks:
                 tasks[p.name] = bar.add_task(f"snapshot {p.name}", total=None, shards="", bytes="")
             size = f"{human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)}"
@@ -63,7 +74,14 @@ def _repository(app: App, given: str | None) -> str:
     return given or app.settings.elasticsearch.snapshot_repository
 
 
-def show_snapshot(info: snaps.SnapshotInfo) -> None:
+def show_changes(plan: Plan[Any, Any]) -> None:
+    """The plan's changes, before the question."""
+    out = console()
+    for change in plan.changes():
+        out.print(f"would {esc(change.line())}", style="yellow")
+
+
+def show_snapshot(info: SnapshotInfo) -> None:
     out = console()
     colour = "green" if info.ok else "bold red"
     took = f" in {(info.end - info.start).total_seconds():.1f}s" if info.end and info.start else ""
@@ -111,7 +129,7 @@ def backup_elasticsearch(
     name = snaps.snapshot_name(template)
     location = app.settings.elasticsearch.snapshot_location
 
-    async def go() -> tuple[snaps.RepositoryInfo, snaps.SnapshotInfo | None]:
+    async def go() -> tuple[RepositoryInfo, SnapshotInfo | None]:
         async with app.stack() as stack:
             es = stack.elasticsearch
             repo_info = await snaps.ensure_repository(es, repo, location)
@@ -153,7 +171,7 @@ def snapshots_list(app: App, repository: str | None, as_json: bool) -> int:
     """Snapshots in the repository, oldest first."""
     repo = _repository(app, repository)
 
-    async def go() -> list[snaps.SnapshotInfo]:
+    async def go() -> list[SnapshotInfo]:
         async with app.stack() as stack:
             return await snaps.list_snapshots(stack.elasticsearch, repo)
 
@@ -176,7 +194,7 @@ def snapshots_list(app: App, repository: str | None, as_json: bool) -> int:
 @snapshots.command("delete")
 @click.argument("names", nargs=-1, required=True)
 @repository_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @json_option
 @pass_app
 def snapshots_delete(
@@ -184,14 +202,15 @@ def snapshots_delete(
 ) -> int:
     """Delete snapshots by exact name."""
     writable(app, "deleting snapshots")
-    repo = _repository(app, repository)
-    if any(set(n) & set("*?,") for n in names):
-        raise UsageError("snapshot names must be exact (no wildcards or commas)")
-    confirm(yes, f"delete {len(names)} snapshot(s) from {repo}: {', '.join(names)}?")
+    plan = snaps.DeletePlan(_repository(app, repository), list(names))
+    repo = plan.repository
+    if not (yes or as_json):
+        show_changes(plan)
+    confirm(plan, yes)
 
     async def go() -> None:
         async with app.stack() as stack:
-            await snaps.delete_snapshots(stack.elasticsearch, repo, list(names))
+            await plan.apply(stack.elasticsearch)
 
     run(go())
     if as_json:
@@ -201,16 +220,6 @@ def snapshots_delete(
     return EXIT_OK
 
 
-def confirm(yes: bool, question: str) -> None:
-    if yes:
-        return
-    import sys
-
-    if not sys.stdin.isatty():
-        raise UsageError(f"{question} (not a terminal: pass --yes to confirm)")
-    click.confirm(question, abort=True, err=True)
-
-
 @snapshots.command("prune")
 @repository_option
 @click.option("--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest.")
@@ -218,8 +227,8 @@ def confirm(yes: bool, question: str) -> None:
 @click.option("--keep-weekly", type=click.IntRange(0), default=0, help="Newest of N ISO weeks.")
 @click.option("--keep-monthly", type=click.IntRange(0), default=0, help="Newest of N months.")
 @click.option("--older-than", help="Only snapshots older than this are candidates (e.g. 90d).")
-@click.option("--dry-run", is_flag=True, help="Show the plan only.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+@yes_option
 @json_option
 @pass_app
 def snapshots_prune(
@@ -254,11 +263,12 @@ def snapshots_prune(
     async def go() -> snaps.PrunePlan:
         async with app.stack() as stack:
             plan = await plan_it(stack.elasticsearch)
-            if plan.delete and not dry_run:
-                confirm(yes, f"delete {len(plan.delete)} snapshot(s) from {repo}?")
-                await snaps.delete_snapshots(
-                    stack.elasticsearch, repo, [d.name for d in plan.delete]
-                )
+            if plan.empty or dry_run:
+                return plan
+            if not (yes or as_json):
+                show_changes(plan)
+            confirm(plan, yes)
+            await plan.apply(stack.elasticsearch)
             return plan
 
     plan = run(go())
@@ -318,23 +328,30 @@ def restore_elasticsearch(
         async with app.stack() as stack:
             es = stack.elasticsearch
             plan = await restoring.prepare_restore(
-                es, repo, snapshot, list(patterns), rename_pattern, rename_replacement
-            )
+                es, repo, snapshot, list(patterns), rename_pattern, rename_replacement,
+                include_global_state,
+            )  # fmt: skip
             if dry_run:
                 return plan
-            return await restoring.restore(
-                es, plan, rename_pattern, rename_replacement, include_global_state, yes
-            )
+            if plan.conflicts:  # restoring over an open index is the destructive part
+                if not (yes or as_json):
+                    _show_restore_plan(plan)
+                confirm(plan, yes)
+            return await plan.apply(es)
 
     result = run(go())
     if as_json:
-        print_json(result)
+        if isinstance(result, restoring.RestorePlan):
+            print_json(
+                {"repository": result.repository, "snapshot": result.snapshot,
+                 "targets": result.targets}
+            )  # fmt: skip
+        else:
+            print_json(result)
         return EXIT_OK
     out = console()
     if isinstance(result, restoring.RestorePlan):
-        for t in result.targets:
-            note = f"  (exists, {t.existing})" if t.existing else ""
-            out.print(f"would restore {esc(t.source)} as {esc(t.target)}{note}")
+        _show_restore_plan(result)
         if result.conflicts:
             warn("open indices would be overwritten: rename, or --yes to close them first")
             return EXIT_WARNING
@@ -346,3 +363,10 @@ def restore_elasticsearch(
         tb.add_row(esc(i.index), esc(i.source), i.health, str(i.docs))
     out.print(tb)
     return EXIT_OK
+
+
+def _show_restore_plan(plan: restoring.RestorePlan) -> None:
+    out = console()
+    for t in plan.targets:
+        note = f"  (exists, {t.existing})" if t.existing else ""
+        out.print(f"would restore {esc(t.source)} as {esc(t.target)}{note}")

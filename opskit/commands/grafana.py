@@ -10,7 +10,16 @@ from typing import Any, TypeVar
 
 import click
 
-from opskit.commands.common import App, json_option, pass_app, run, writable
+from opskit.commands.common import (
+    App,
+    confirm,
+    dry_run_option,
+    json_option,
+    pass_app,
+    run,
+    writable,
+    yes_option,
+)
 from opskit.config import Settings
 from opskit.errors import AuthFailed
 from opskit.output import console, esc, human_bytes, print_json, table
@@ -20,7 +29,6 @@ from opskit.tasks.grafana_backup import GrafanaBackupResult, Progress, backup_gr
 from opskit.tasks.grafana_restore import (
     RestorePlan,
     RestoreResult,
-    apply_restore,
     load_backup,
     parse_folder_map,
     plan_restore,
@@ -127,7 +135,7 @@ def backup_grafana_cmd(
     console().print(
         f"backup [bold]{esc(result.path)}[/]: {c['dashboards']} dashboards, {c['folders']} "
         f"folders, {c['datasources']} data sources from Grafana {esc(result.grafana_version)} "
-        f"(org {esc(result.org.get('name'))}), {human_bytes(result.size_bytes)} "
+        f"(org {esc(result.org.name)}), {human_bytes(result.size_bytes)} "
         f"in {result.seconds:.1f}s"
     )
     print(f"opskit: note: {result.notes[0]}", file=sys.stderr)
@@ -203,7 +211,7 @@ def show_result(result: RestoreResult) -> None:
 
 @click.command("grafana")
 @click.argument("backup_spec", metavar="BACKUP")
-@click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
+@dry_run_option
 @click.option("--overwrite", is_flag=True, help="Replace dashboards that differ from the backup.")
 @click.option(
     "--folder-map",
@@ -213,7 +221,7 @@ def show_result(result: RestoreResult) -> None:
     help="Restore folder uid OLD's contents into folder NEW (repeatable; NEW=general: root).",
 )
 @org_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @json_option
 @pass_app
 def restore_grafana_cmd(
@@ -235,8 +243,12 @@ def restore_grafana_cmd(
     loaded = load_backup(path)  # checksums first: a corrupted backup stops here
     if not dry_run:
         writable(app, "restore")
+    org = f"org {org_id}" if org_id else "the credentials' org"
+    into = f"{settings.grafana.url} ({org})"
     plan = on_grafana(
-        app, settings, lambda stack: plan_restore(stack.grafana, loaded, overwrite, mapping)
+        app,
+        settings,
+        lambda stack: plan_restore(stack.grafana, loaded, overwrite, mapping, into=into),
     )
     if not as_json:
         show_plan(plan)
@@ -244,13 +256,8 @@ def restore_grafana_cmd(
         if as_json:
             print_json({"dry_run": True, "plan": plan_json(plan)})
         return 0
-    work = plan.count("create") + plan.count("update")
-    work += sum(f.action == "create" for f in plan.folders)
-    work += sum(d.action == "create" for d in plan.datasources)
-    if work and not yes:
-        org = f"org {org_id}" if org_id else "the credentials' org"
-        click.confirm(f"Restore into {settings.grafana.url} ({org})?", abort=True, err=True)
-    result = on_grafana(app, settings, lambda stack: apply_restore(stack.grafana, plan))
+    confirm(plan, yes)
+    result = on_grafana(app, settings, lambda stack: plan.apply(stack.grafana))
     if as_json:
         print_json(
             {

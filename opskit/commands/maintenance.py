@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from opskit.commands.common import App, pass_app
+from opskit.commands.common import App, ask, pass_app
 from opskit.output import console, esc, print_json, table
 from opskit.when import CADENCES
 
@@ -49,9 +49,9 @@ def summary_table(report: RunReport) -> None:
     for r in report.results:
         t.add_row(esc(r.task), mark(r.status), esc(r.summary), f"{r.duration:.1f}")
     out.print(t)
-    problems = [(r, f) for r in report.results for f in r.findings if f.level != "info"]
+    problems = [(r, f) for r in report.results for f in r.findings if f.actionable]
     for r, f in problems:
-        out.print(f"  {mark(f.level)} {esc(r.task)}: {esc(f.subject)}: {esc(f.message)}")
+        out.print(f"  {mark(f.severity)} {esc(r.task)}: {esc(f.subject)}: {esc(f.summary)}")
     if report.published:
         out.print(f"[dim]published: {esc(report.published)}[/]")
     if report.report_path:
@@ -59,17 +59,21 @@ def summary_table(report: RunReport) -> None:
 
 
 def _apply_destructive(selected: list[Task], dry_run: bool, yes: bool) -> bool:
-    """Whether destructive tasks may act: --yes, or a yes at the terminal."""
+    """Whether destructive tasks may act: --yes, or a yes at the terminal. With no
+    terminal and no --yes (cron) they plan only; the run says so and reports them as a
+    warning ("not applied"), the other tasks run as usual."""
     destructive = [t.name for t in selected if t.destructive]
-    if dry_run or not destructive or yes:
+    if dry_run or not destructive:
         return not dry_run
-    if sys.stdin.isatty():
-        return click.confirm(
-            f"{', '.join(destructive)} will act as configured (e.g. delete old indices). Go on?",
-            default=False,
-            err=True,
+    answer = ask(
+        f"{', '.join(destructive)} will act as configured (e.g. delete old indices). Go on?", yes
+    )
+    if answer is None:
+        print(
+            f"opskit: {', '.join(destructive)}: plan only (no terminal; pass --yes to apply)",
+            file=sys.stderr,
         )
-    return False  # cron without --yes: plan only, reported as a warning
+    return bool(answer)
 
 
 def cadence_command(cadence: str) -> click.Command:

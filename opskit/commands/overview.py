@@ -4,148 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from typing import Any
 
 import click
 
 from opskit.commands.common import App, json_option, pass_app, run
-from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_WARNING, BackendError
-from opskit.models import QueueDepth, ServiceHealth, Severity
+from opskit.errors import BackendError
+from opskit.findings import Finding, exit_code
+from opskit.models import QueueDepth, ServiceHealth
 from opskit.output import console, esc, number, print_json, styled, table
-from opskit.stack import Stack, StackStatus, collect
-
-
-@dataclass
-class Finding:
-    severity: Severity
-    source: str
-    message: str
-
-
-@dataclass
-class Summary:
-    context: str
-    sources: dict[str, dict[str, Any]]
-    targets: dict[str, Any] | None
-    alerts: dict[str, Any] | None
-    queues: list[QueueDepth] | None
-    elasticsearch: dict[str, Any] | None
-    grafana: dict[str, Any] | None
-    services: list[ServiceHealth]
-    findings: list[Finding] = field(default_factory=list)
-    exit_code: int = EXIT_OK
-
-
-def summarize(context: str, st: StackStatus) -> Summary:
-    """Judge the collected state: findings and the exit code of `opskit status`."""
-    findings: list[Finding] = []
-    sources: dict[str, dict[str, Any]] = {}
-    for name, src in (
-        ("prometheus", st.targets),
-        ("alertmanager", st.alerts),
-        ("elasticsearch", st.cluster),
-        ("grafana", st.grafana),
-    ):
-        sources[name] = {
-            "ok": src.ok,
-            "error": f"{src.error.title}: {src.error.reason}" if src.error else None,
-            "latency_ms": round(src.latency_ms, 1),
-        }
-        if src.error:
-            findings.append(Finding("critical", name, f"{src.error.title}: {src.error.reason}"))
-
-    targets = None
-    if st.targets.value is not None:
-        down = [t for t in st.targets.value if t.health != "up"]
-        targets = {
-            "total": len(st.targets.value),
-            "up": len(st.targets.value) - len(down),
-            "down": len(down),
-            "down_targets": [
-                {"job": t.job, "instance": t.instance, "last_error": t.last_error} for t in down
-            ],
-        }
-        for t in down:
-            findings.append(
-                Finding("critical", "targets", f"{t.job} {t.instance} down: {t.last_error}")
-            )
-
-    alerts = None
-    if st.alerts.value is not None:
-        firing = [a for a in st.alerts.value if a.state == "active"]
-        by_sev = Counter(a.severity for a in firing)
-        alerts = {
-            "firing": len(firing),
-            "by_severity": dict(sorted(by_sev.items())),
-            "silenced": sum(a.silenced for a in st.alerts.value),
-            "inhibited": sum(a.inhibited for a in st.alerts.value),
-        }
-        for a in firing:
-            sev: Severity = "critical" if a.severity == "critical" else "warning"
-            summary = a.annotations.get("summary", "")
-            findings.append(Finding(sev, "alerts", f"{a.alertname} firing {summary}".strip()))
-
-    if st.queues.error and not st.targets.error:
-        findings.append(Finding("warning", "queues", str(st.queues.error)))
-    for q in st.queues.value or []:
-        if q.note:  # no value: say what was looked for
-            findings.append(Finding("warning", "queues", f"{q.queue}: no data ({q.note})"))
-        elif q.state != "ok":
-            limit = q.critical if q.state == "critical" and q.critical else q.warning
-            findings.append(
-                Finding(q.state, "queues", f"{q.queue} {q.series}: {number(q.value)} > {limit:g}")
-            )
-
-    es = None
-    if st.cluster.value is not None:
-        health = st.cluster.value
-        by_health = Counter(i.health or "closed" for i in st.indices.value or [])
-        es = {
-            "cluster": health.cluster_name,
-            "status": health.status,
-            "nodes": health.number_of_nodes,
-            "unassigned_shards": health.unassigned_shards,
-            "indices": dict(sorted(by_health.items())),
-        }
-        if health.status == "red":
-            findings.append(Finding("critical", "elasticsearch", "cluster health is red"))
-        elif health.status == "yellow":
-            findings.append(Finding("warning", "elasticsearch", "cluster health is yellow"))
-
-    for svc in st.services:
-        if not svc.ok:
-            findings.append(Finding("critical", "services", f"{svc.name}: {svc.error}"))
-        elif svc.degraded:
-            findings.append(Finding("warning", "services", f"{svc.name}: {svc.detail()}"))
-
-    if any(not s["ok"] for s in sources.values()):
-        code = EXIT_UNREACHABLE
-    elif any(f.severity == "critical" for f in findings):
-        code = EXIT_CRITICAL
-    elif findings:
-        code = EXIT_WARNING
-    else:
-        code = EXIT_OK
-    return Summary(
-        context,
-        sources,
-        targets,
-        alerts,
-        st.queues.value,
-        es,
-        st.grafana.value,
-        st.services,
-        findings,
-        code,
-    )
+from opskit.stack import Stack, collect
+from opskit.summary import Summary, readings_from_status, summarize
 
 
 async def _status(app: App) -> Summary:
     async with app.stack() as stack:
-        return summarize(app.settings.context, await collect(stack))
+        return summarize(app.settings.context, readings_from_status(await collect(stack)))
 
 
 @click.command()
@@ -164,36 +38,36 @@ def status(app: App, as_json: bool = False) -> int:
     out.print(f"[bold]context[/] {esc(summary.context)}")
     src = table("Sources", "source", "state", "latency ms")
     for name, s in summary.sources.items():
-        state = "ok" if s["ok"] else f"[bold red]{esc(s['error'])}[/]"
-        src.add_row(name, state, f"{s['latency_ms']:.0f}")
+        state = "ok" if s.ok else f"[bold red]{esc(s.error or '')}[/]"
+        src.add_row(name, state, f"{s.latency_ms:.0f}")
     out.print(src)
     if summary.targets:
         t = summary.targets
         out.print(
-            f"[bold]targets[/] {t['up']} up, "
-            f"{styled('down') if t['down'] else '0 down'}"
-            f"{'' if not t['down'] else ' ' + str(t['down'])}"
+            f"[bold]targets[/] {t.up} up, "
+            f"{styled('down') if t.down else '0 down'}"
+            f"{'' if not t.down else ' ' + str(t.down)}"
         )
     if summary.alerts:
-        sev = ", ".join(f"{n} {styled(k)}" for k, n in summary.alerts["by_severity"].items())
+        a = summary.alerts
+        sev = ", ".join(f"{n} {styled(k)}" for k, n in a.by_severity.items())
         out.print(
-            f"[bold]alerts[/] {summary.alerts['firing']} firing ({sev or 'none'}), "
-            f"{summary.alerts['silenced']} silenced, "
-            f"{summary.alerts['inhibited']} inhibited"
+            f"[bold]alerts[/] {a.firing} firing ({sev or 'none'}), "
+            f"{a.silenced} silenced, {a.inhibited} inhibited"
         )
     if summary.elasticsearch:
         e = summary.elasticsearch
-        counts = ", ".join(f"{n} {styled(k)}" for k, n in e["indices"].items())
+        counts = ", ".join(f"{n} {styled(k)}" for k, n in e.indices.items())
         out.print(
-            f"[bold]elasticsearch[/] {esc(e['cluster'])} {styled(e['status'])}, "
-            f"{e['nodes']} node(s), indices: {counts or 'none'}"
+            f"[bold]elasticsearch[/] {esc(e.cluster)} {styled(e.status)}, "
+            f"{e.nodes} node(s), indices: {counts or 'none'}"
         )
     if summary.grafana:
         out.print(f"[bold]grafana[/] {esc(summary.grafana['version'])}")
     if summary.findings:
         ft = table("Findings", "severity", "source", "finding")
         for f in summary.findings:
-            ft.add_row(styled(f.severity), f.source, esc(f.message))
+            ft.add_row(styled(f.severity), f.source, esc(f"{f.subject}: {f.summary}"))
         out.print(ft)
     else:
         out.print("[green]no findings[/]")
@@ -257,9 +131,11 @@ def health(app: App, as_json: bool = False) -> int:
                 esc(f"{r.url}: {problem}" if problem else r.url),
             )
         console().print(t)
-    if not all(r.ok for r in results):
-        return EXIT_CRITICAL
-    return EXIT_WARNING if any(r.degraded for r in results) else EXIT_OK
+    return exit_code(
+        Finding("critical" if not r.ok else "warning", r.name, r.error or r.detail())
+        for r in results
+        if not r.ok or r.degraded
+    )
 
 
 @click.command()
@@ -296,8 +172,7 @@ def queues(app: App, as_json: bool = False) -> int:
             else:
                 source = f"{first.exporter}: " if first.exporter else ""
                 console().print(f"{esc(name)}: {esc(source + first.query)}", soft_wrap=True)
-    states = {q.state for q in depths}
-    return EXIT_CRITICAL if "critical" in states else EXIT_WARNING if "warning" in states else 0
+    return exit_code(Finding(q.state, q.queue, q.series) for q in depths)
 
 
 def _by_queue(depths: list[QueueDepth]) -> dict[str, list[QueueDepth]]:

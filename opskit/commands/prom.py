@@ -6,6 +6,7 @@ import click
 
 from opskit.commands.common import App, json_option, pass_app, run, writable
 from opskit.errors import EXIT_OK, EXIT_WARNING
+from opskit.findings import Finding, exit_code
 from opskit.models import Rule, Target
 from opskit.output import ago, console, esc, print_json, styled, table
 
@@ -16,7 +17,7 @@ from opskit.output import ago, console, esc, print_json, styled, table
 @json_option
 @pass_app
 def targets(app: App, down: bool, jobs: tuple[str, ...], as_json: bool) -> int:
-    """Scrape targets, down ones first. Exit 1 when any shown target is down."""
+    """Scrape targets, down ones first. Exit 2 (critical) when any shown target is down."""
 
     async def go() -> list[Target]:
         async with app.stack() as stack:
@@ -42,7 +43,10 @@ def targets(app: App, down: bool, jobs: tuple[str, ...], as_json: bool) -> int:
                 esc(t.last_error),
             )
         console().print(tb)
-    return EXIT_WARNING if any(t.health != "up" for t in rows) else EXIT_OK
+    # a down target is critical, as in `opskit status`
+    return exit_code(
+        Finding("critical", f"{t.job} {t.instance}", t.last_error) for t in rows if t.health != "up"
+    )
 
 
 @click.command()

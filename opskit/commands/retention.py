@@ -6,8 +6,17 @@ from datetime import UTC, datetime
 
 import click
 
-from opskit.commands.common import App, json_option, pass_app, run, writable
-from opskit.commands.es_backup import confirm, show_snapshot, snapshot_progress
+from opskit.commands.common import (
+    App,
+    confirm,
+    dry_run_option,
+    json_option,
+    pass_app,
+    run,
+    writable,
+    yes_option,
+)
+from opskit.commands.es_backup import show_snapshot, snapshot_progress
 from opskit.config import RetentionPolicy
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
 from opskit.output import console, esc, print_json
@@ -86,19 +95,14 @@ def execute(
         async with app.stack() as stack:
             es = stack.elasticsearch
             facts = await ret.index_facts(es, [p.pattern for p in policies])
-            plan = ret.plan_all(policies, facts, datetime.now(UTC))
+            plan = ret.plan_all(policies, facts, datetime.now(UTC), repository, location)
             if dry_run or plan.empty:
                 return plan, None
             if not as_json:
                 show_plan(plan, dry_run=True)
-            count = sum(len(p.act) for p in plan.policies)
-            confirm(yes, f"act on {count} index(es) as shown?")
-            if any(p.snapshot_first and p.act for p in plan.policies):
-                from opskit.tasks.snapshots import ensure_repository
-
-                await ensure_repository(es, repository, location)
+            confirm(plan, yes)
             with snapshot_progress(not as_json) as on_progress:
-                return plan, await ret.apply_plan(es, plan, repository, on_progress)
+                return plan, await plan.apply(es, on_progress)
 
     plan, result = run(go())
     if as_json:
@@ -135,8 +139,8 @@ def _show_result(result: ret.ApplyResult) -> None:
 
 @retention.command("apply")
 @click.option("--policy", "names", multiple=True, help="Only this policy (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Show the plan only.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+@yes_option
 @json_option
 @pass_app
 def apply_cmd(app: App, names: tuple[str, ...], dry_run: bool, yes: bool, as_json: bool) -> int:
@@ -160,8 +164,8 @@ def apply_cmd(app: App, names: tuple[str, ...], dry_run: bool, yes: bool, as_jso
     help="Date in the index name; '' to use the creation date.",
 )
 @click.option("--snapshot-first", is_flag=True, help="Act only on indices in a SUCCESS snapshot.")
-@click.option("--dry-run", is_flag=True, help="Show the plan only.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@dry_run_option
+@yes_option
 @json_option
 @pass_app
 def one_off(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from opskit.commands.common import App, json_option, pass_app
-from opskit.config import current_context_file, flatten, source_of
+from opskit.config import current_context_file, flatten, section_of, source_of
+from opskit.durations import format_duration
 from opskit.errors import EXIT_OK, UsageError
 from opskit.output import console, esc, print_json, table
 
 
 def _show(app: App, as_json: bool) -> int:
+    """Every key of every section of Settings, its value (secrets masked) and its source."""
     loaded = app.loaded()
     rows = [(k, v, source_of(loaded.sources, k)) for k, v in flatten(loaded.settings)]
     if as_json:
@@ -18,18 +22,45 @@ def _show(app: App, as_json: bool) -> int:
             {
                 "context": loaded.settings.context,
                 "config_file": str(loaded.path) if loaded.path else None,
-                "settings": [{"key": k, "value": v, "source": s} for k, v, s in rows],
+                "settings": [
+                    {"key": k, "section": section_of(k), "value": v, "source": s}
+                    for k, v, s in rows
+                ],
             }
         )
         return EXIT_OK
     out = console()
     out.print(f"[bold]config file[/] {esc(loaded.path or '(none: built-in defaults)')}")
-    tb = table(None, "key", "value", "source")
+    sections: dict[str, list[tuple[str, object, str]]] = {}
     for key, value, source in rows:
-        shown = "-" if value is None else value
-        tb.add_row(key, esc(shown), esc(source))
-    out.print(tb)
+        # a top-level scalar, or a section: an empty one (`retention`, `[]`) is one row
+        nested = "." in key or isinstance(value, list | dict)
+        section = section_of(key) if nested else "(top level)"
+        sections.setdefault(section, []).append((key, value, source))
+    for section, entries in sections.items():
+        title = esc(f"[{section}]") if section != "(top level)" else section
+        tb = table(title, "key", "value", "source")
+        tb.columns[0].no_wrap = True
+        tb.columns[1].justify = "left"
+        tb.columns[1].overflow = "fold"
+        tb.columns[2].overflow = "fold"
+        for key, value, source in entries:
+            tb.add_row(esc(key), esc(_display(value)), esc(source))
+        out.print(tb)
+        out.print()
     return EXIT_OK
+
+
+def _display(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "(none)"
+    if isinstance(value, dict):
+        return "(none)"  # an empty table: a filled one is a row per key
+    return str(value)
 
 
 @click.group()

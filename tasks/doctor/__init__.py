@@ -12,17 +12,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from opskit.errors import BackendError, UsageError
+from opskit.findings import SEVERITIES, Finding, exit_code
 from opskit.tasks.doctor import alerts, logs, memory, scraping
-from opskit.tasks.doctor.model import (
-    AREAS,
-    LEVELS,
-    AreaReport,
-    Check,
-    Context,
-    DoctorReport,
-    Finding,
-    exit_code,
-)
+from opskit.tasks.doctor.model import AREAS, AreaReport, Check, Context, DoctorReport
 
 if TYPE_CHECKING:
     from opskit.config import Doctor
@@ -56,13 +48,13 @@ async def _run(check: Check, ctx: Context) -> list[Finding]:
     except BackendError as exc:
         return [
             Finding(
-                check.name,
-                "critical",
-                exc.backend,
-                f"could not run: {exc.backend} {exc.title}: {exc.reason}",
-                {"backend": exc.backend, "error": exc.title},
-                exc.backend,
-                f"Make {exc.backend} reachable (is it running? is its URL, TLS and "
+                check=check.name,
+                severity="critical",
+                subject=exc.backend,
+                summary=f"could not run: {exc.backend} {exc.title}: {exc.reason}",
+                evidence={"backend": exc.backend, "error": exc.title},
+                source=exc.backend,
+                action=f"Make {exc.backend} reachable (is it running? is its URL, TLS and "
                 "authentication right in the config?) and run the doctor again.",
                 backend_error=exc.title,
             )
@@ -90,6 +82,6 @@ async def run_doctor(
         generated_at=ctx.now,
         areas=areas,
         unreachable=sorted({f.subject for f in everything if f.backend_error}),
-        counts={level: counts.get(level, 0) for level in LEVELS},
+        counts={level: counts.get(level, 0) for level in SEVERITIES},
         exit_code=exit_code(everything),
     )

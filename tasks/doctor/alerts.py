@@ -7,8 +7,9 @@ from collections import defaultdict
 from typing import Any
 
 from opskit.clients.base import parse_time
+from opskit.findings import Finding
 from opskit.models import Alert, PromAlert
-from opskit.tasks.doctor.model import Context, Finding
+from opskit.tasks.doctor.model import Context
 from opskit.tasks.doctor.scraping import RULES_API, RUNTIME_API, fetch_rules, rule_error
 
 AM_API = "prometheus GET /api/v1/alertmanagers"
@@ -22,12 +23,12 @@ async def alert_rule_errors(ctx: Context) -> list[Finding]:
     findings = [rule_error("alert_rule_errors", r, "until then it can never fire") for r in failing]
     return findings or [
         Finding(
-            "alert_rule_errors",
-            "ok",
-            "",
-            f"all {len(rules)} alerting rules evaluate",
-            {"alerting_rules": len(rules), "failing": 0},
-            RULES_API,
+            check="alert_rule_errors",
+            severity="ok",
+            subject="",
+            summary=f"all {len(rules)} alerting rules evaluate",
+            evidence={"alerting_rules": len(rules), "failing": 0},
+            source=RULES_API,
         )
     ]
 
@@ -42,29 +43,29 @@ async def never_evaluated(ctx: Context) -> list[Finding]:
     stale = [r for r in rules if r.last_evaluation is None and age > 2 * max(r.group_interval, 1)]
     findings = [
         Finding(
-            "never_evaluated",
-            "warning",
-            r.name,
-            f"{r.type} rule {r.name} (group {r.group}) has never been evaluated",
-            {
+            check="never_evaluated",
+            severity="warning",
+            subject=r.name,
+            summary=f"{r.type} rule {r.name} (group {r.group}) has never been evaluated",
+            evidence={
                 "group": r.group,
                 "group_interval_seconds": r.group_interval,
                 "config_loaded_seconds_ago": round(age),
             },
-            f"{RULES_API} + {RUNTIME_API}",
-            "Check the group's interval and Prometheus's logs for rule manager errors "
+            source=f"{RULES_API} + {RUNTIME_API}",
+            action="Check the group's interval and Prometheus's logs for rule manager errors "
             "(README: check alert evaluation in the Prometheus logs).",
         )
         for r in stale
     ]
     return findings or [
         Finding(
-            "never_evaluated",
-            "ok",
-            "",
-            f"all {len(rules)} rules have been evaluated",
-            {"rules": len(rules)},
-            RULES_API,
+            check="never_evaluated",
+            severity="ok",
+            subject="",
+            summary=f"all {len(rules)} rules have been evaluated",
+            evidence={"rules": len(rules)},
+            source=RULES_API,
         )
     ]
 
@@ -75,23 +76,25 @@ async def alertmanager_connection(ctx: Context) -> list[Finding]:
     if not ams["active"]:
         return [
             Finding(
-                "alertmanager_connection",
-                "critical",
-                "prometheus",
-                "Prometheus is connected to no Alertmanager: alerts fire but are sent nowhere",
-                evidence,
-                AM_API,
-                "Add the Alertmanager under alerting.alertmanagers in prometheus.yml and reload.",
+                check="alertmanager_connection",
+                severity="critical",
+                subject="prometheus",
+                summary="Prometheus is connected to no Alertmanager: "
+                "alerts fire but are sent nowhere",
+                evidence=evidence,
+                source=AM_API,
+                action="Add the Alertmanager under alerting.alertmanagers in prometheus.yml "
+                "and reload.",
             )
         ]
     return [
         Finding(
-            "alertmanager_connection",
-            "ok",
-            "prometheus",
-            f"Prometheus sends alerts to {len(ams['active'])} Alertmanager(s)",
-            evidence,
-            AM_API,
+            check="alertmanager_connection",
+            severity="ok",
+            subject="prometheus",
+            summary=f"Prometheus sends alerts to {len(ams['active'])} Alertmanager(s)",
+            evidence=evidence,
+            source=AM_API,
         )
     ]
 
@@ -105,34 +108,34 @@ async def alertmanager_cluster(ctx: Context) -> list[Finding]:
     if state == "ready":
         return [
             Finding(
-                "alertmanager_cluster",
-                "ok",
-                "alertmanager",
-                f"cluster ready with {len(peers)} peer(s)",
-                evidence,
-                AM_STATUS_API,
+                check="alertmanager_cluster",
+                severity="ok",
+                subject="alertmanager",
+                summary=f"cluster ready with {len(peers)} peer(s)",
+                evidence=evidence,
+                source=AM_STATUS_API,
             )
         ]
     if state == "disabled":
         return [
             Finding(
-                "alertmanager_cluster",
-                "info",
-                "alertmanager",
-                "clustering disabled: a single Alertmanager, no high availability",
-                evidence,
-                AM_STATUS_API,
+                check="alertmanager_cluster",
+                severity="info",
+                subject="alertmanager",
+                summary="clustering disabled: a single Alertmanager, no high availability",
+                evidence=evidence,
+                source=AM_STATUS_API,
             )
         ]
     return [
         Finding(
-            "alertmanager_cluster",
-            "warning",
-            "alertmanager",
-            f"Alertmanager cluster is {state} with {len(peers)} peer(s)",
-            evidence,
-            AM_STATUS_API,
-            "Check that the peers reach each other on the cluster port (9094) "
+            check="alertmanager_cluster",
+            severity="warning",
+            subject="alertmanager",
+            summary=f"Alertmanager cluster is {state} with {len(peers)} peer(s)",
+            evidence=evidence,
+            source=AM_STATUS_API,
+            action="Check that the peers reach each other on the cluster port (9094) "
             "(README: `docker-compose logs alertmanager`).",
         )
     ]
@@ -155,28 +158,28 @@ async def firing_not_delivered(ctx: Context) -> list[Finding]:
             missing[a.labels.get("alertname", "")].append(a)
     findings = [
         Finding(
-            "firing_not_delivered",
-            "critical",
-            name,
-            f"{len(alerts)} {name} alert(s) firing in Prometheus, absent from Alertmanager",
-            {
+            check="firing_not_delivered",
+            severity="critical",
+            subject=name,
+            summary=f"{len(alerts)} {name} alert(s) firing in Prometheus, absent from Alertmanager",
+            evidence={
                 "firing_in_prometheus": len(alerts),
                 "labels": [a.labels for a in alerts[:5]],
                 "active_since": [a.active_at for a in alerts[:5]],
             },
-            DELIVERY_API,
-            "Check that Prometheus sends to this Alertmanager (alertmanager_connection) and "
+            source=DELIVERY_API,
+            action="Check that Prometheus sends to this Alertmanager (alertmanager_connection) and "
             "its prometheus_notifications_errors_total.",
         )
         for name, alerts in sorted(missing.items())
     ]
     return findings or [
         Finding(
-            "firing_not_delivered",
-            "ok",
-            "",
-            f"all {len(firing)} firing alerts are in Alertmanager",
-            {"firing_in_prometheus": len(firing), "in_alertmanager": len(received)},
-            DELIVERY_API,
+            check="firing_not_delivered",
+            severity="ok",
+            subject="",
+            summary=f"all {len(firing)} firing alerts are in Alertmanager",
+            evidence={"firing_in_prometheus": len(firing), "in_alertmanager": len(received)},
+            source=DELIVERY_API,
         )
     ]

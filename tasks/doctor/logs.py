@@ -8,8 +8,9 @@ from typing import Any
 
 from opskit.clients.health import check as check_service
 from opskit.errors import BadResponse, NotFound
+from opskit.findings import Finding, Severity
 from opskit.models import ClusterHealth, Shard
-from opskit.tasks.doctor.model import Context, Finding, Level
+from opskit.tasks.doctor.model import Context
 
 HEALTH_API = "elasticsearch GET /_cluster/health"
 SHARDS_API = "elasticsearch GET /_cat/shards + GET /_cluster/allocation/explain"
@@ -43,7 +44,7 @@ async def cluster_health(ctx: Context) -> ClusterHealth:
 
 async def cluster_status(ctx: Context) -> list[Finding]:
     h = await cluster_health(ctx)
-    severity: Level = {"green": "ok", "yellow": "warning"}.get(h.status, "critical")  # type: ignore[assignment]
+    severity: Severity = {"green": "ok", "yellow": "warning"}.get(h.status, "critical")  # type: ignore[assignment]
     evidence = {
         "status": h.status,
         "nodes": h.number_of_nodes,
@@ -59,13 +60,13 @@ async def cluster_status(ctx: Context) -> list[Finding]:
     }.get(h.status, "unknown status")
     return [
         Finding(
-            "cluster_health",
-            severity,
-            h.cluster_name,
-            f"cluster {h.cluster_name} is {h.status}: {meaning}",
-            evidence,
-            HEALTH_API,
-            ""
+            check="cluster_health",
+            severity=severity,
+            subject=h.cluster_name,
+            summary=f"cluster {h.cluster_name} is {h.status}: {meaning}",
+            evidence=evidence,
+            source=HEALTH_API,
+            action=""
             if severity == "ok"
             else "See the unassigned shards below for Elasticsearch's own explanation of each.",
         )
@@ -106,11 +107,11 @@ def _shard_finding(shard: Shard, explain: dict[str, Any]) -> Finding:
         )
     )
     return Finding(
-        "unassigned_shards",
-        "critical" if shard.primary else "warning",
-        f"{shard.index}[{shard.shard}]",
-        f"{kind} shard {shard.shard} of {shard.index} is unassigned: {why}",
-        {
+        check="unassigned_shards",
+        severity="critical" if shard.primary else "warning",
+        subject=f"{shard.index}[{shard.shard}]",
+        summary=f"{kind} shard {shard.shard} of {shard.index} is unassigned: {why}",
+        evidence={
             "index": shard.index,
             "shard": shard.shard,
             "primary": shard.primary,
@@ -119,8 +120,8 @@ def _shard_finding(shard: Shard, explain: dict[str, Any]) -> Finding:
             "allocate_explanation": explain.get("allocate_explanation"),
             "deciders": deciders,
         },
-        SHARDS_API,
-        action,
+        source=SHARDS_API,
+        action=action,
     )
 
 
@@ -129,7 +130,12 @@ async def unassigned_shards(ctx: Context) -> list[Finding]:
     if h.unassigned_shards == 0:
         return [
             Finding(
-                "unassigned_shards", "ok", "", "no unassigned shards", {"unassigned": 0}, HEALTH_API
+                check="unassigned_shards",
+                severity="ok",
+                subject="",
+                summary="no unassigned shards",
+                evidence={"unassigned": 0},
+                source=HEALTH_API,
             )
         ]
     shards: list[Shard] = await ctx.once("shards", ctx.stack.elasticsearch.shards)
@@ -143,13 +149,14 @@ async def unassigned_shards(ctx: Context) -> list[Finding]:
         rest = unassigned[EXPLAINED:]
         findings.append(
             Finding(
-                "unassigned_shards",
-                "critical" if any(s.primary for s in rest) else "warning",
-                "",
-                f"{len(rest)} more unassigned shard(s) not explained here",
-                {"more": len(rest), "indices": sorted({s.index for s in rest})[:20]},
-                SHARDS_API,
-                "Run `GET _cluster/allocation/explain` for each, after fixing the ones above.",
+                check="unassigned_shards",
+                severity="critical" if any(s.primary for s in rest) else "warning",
+                subject="",
+                summary=f"{len(rest)} more unassigned shard(s) not explained here",
+                evidence={"more": len(rest), "indices": sorted({s.index for s in rest})[:20]},
+                source=SHARDS_API,
+                action="Run `GET _cluster/allocation/explain` for each, "
+                "after fixing the ones above.",
             )
         )
     return findings
@@ -183,13 +190,13 @@ async def todays_indices(ctx: Context) -> list[Finding]:
         if name not in counts:
             findings.append(
                 Finding(
-                    "todays_indices",
-                    "critical",
-                    source,
-                    f"{source}: no index {name} for today (UTC)",
-                    {"index": name, "exists": False},
-                    COUNT_API,
-                    f"Check that Logstash receives {source}'s logs and writes them to "
+                    check="todays_indices",
+                    severity="critical",
+                    subject=source,
+                    summary=f"{source}: no index {name} for today (UTC)",
+                    evidence={"index": name, "exists": False},
+                    source=COUNT_API,
+                    action=f"Check that Logstash receives {source}'s logs and writes them to "
                     f"{opts.log_index} (README: check indices were created).",
                 )
             )
@@ -206,36 +213,36 @@ async def todays_indices(ctx: Context) -> list[Finding]:
             error = n1 if isinstance(n1, str) else n0
             findings.append(
                 Finding(
-                    "todays_indices",
-                    "critical",
-                    source,
-                    f"{source}: {name} exists but cannot be searched: {error}",
-                    evidence,
-                    COUNT_API,
-                    f"Fix {name}'s health first (see unassigned shards).",
+                    check="todays_indices",
+                    severity="critical",
+                    subject=source,
+                    summary=f"{source}: {name} exists but cannot be searched: {error}",
+                    evidence=evidence,
+                    source=COUNT_API,
+                    action=f"Fix {name}'s health first (see unassigned shards).",
                 )
             )
         elif n1 > n0:
             findings.append(
                 Finding(
-                    "todays_indices",
-                    "ok",
-                    source,
-                    f"{source}: {name} grew by {n1 - n0} docs in {wait:g}s",
-                    evidence,
-                    COUNT_API,
+                    check="todays_indices",
+                    severity="ok",
+                    subject=source,
+                    summary=f"{source}: {name} grew by {n1 - n0} docs in {wait:g}s",
+                    evidence=evidence,
+                    source=COUNT_API,
                 )
             )
         else:
             findings.append(
                 Finding(
-                    "todays_indices",
-                    "warning",
-                    source,
-                    f"{source}: {name} holds {n1} docs and got none in {wait:g}s",
-                    evidence,
-                    COUNT_API,
-                    f"Check that {source} still logs and that Logstash ships it "
+                    check="todays_indices",
+                    severity="warning",
+                    subject=source,
+                    summary=f"{source}: {name} holds {n1} docs and got none in {wait:g}s",
+                    evidence=evidence,
+                    source=COUNT_API,
+                    action=f"Check that {source} still logs and that Logstash ships it "
                     "(README: `docker-compose logs logstash`); a quiet source may be fine.",
                 )
             )
@@ -261,37 +268,37 @@ async def log_pipeline(ctx: Context) -> list[Finding]:
         if r.ok:
             findings.append(
                 Finding(
-                    "log_pipeline",
-                    "ok",
-                    name,
-                    f"{name} answers ({r.status_code})",
-                    evidence,
-                    source,
+                    check="log_pipeline",
+                    severity="ok",
+                    subject=name,
+                    summary=f"{name} answers ({r.status_code})",
+                    evidence=evidence,
+                    source=source,
                 )
             )
         else:
             findings.append(
                 Finding(
-                    "log_pipeline",
-                    "critical",
-                    name,
-                    f"{name} health endpoint fails: {r.error}",
-                    evidence,
-                    source,
-                    PIPELINE_ACTIONS[name],
+                    check="log_pipeline",
+                    severity="critical",
+                    subject=name,
+                    summary=f"{name} health endpoint fails: {r.error}",
+                    evidence=evidence,
+                    source=source,
+                    action=PIPELINE_ACTIONS[name],
                 )
             )
     for name in PIPELINE_ACTIONS:
         if name not in services:
             findings.append(
                 Finding(
-                    "log_pipeline",
-                    "info",
-                    name,
-                    f"{name} is not configured (services)",
-                    {},
-                    "config services",
-                    f"Add {name}'s health URL under [[services]] to check it.",
+                    check="log_pipeline",
+                    severity="info",
+                    subject=name,
+                    summary=f"{name} is not configured (services)",
+                    evidence={},
+                    source="config services",
+                    action=f"Add {name}'s health URL under [[services]] to check it.",
                 )
             )
     return findings

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from opskit.findings import Finding, Severity
 from opskit.models import Shard
-from opskit.tasks.doctor.model import Context, Finding, Level
+from opskit.tasks.doctor.model import Context
 
 HEAP_API = "elasticsearch GET /_nodes/stats/jvm"
 TSDB_API = "prometheus GET /api/v1/status/tsdb"
@@ -19,7 +20,7 @@ async def es_heap(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
     for n in await ctx.stack.elasticsearch.heap():
         pct = n.heap_used_percent
-        severity: Level = (
+        severity: Severity = (
             "critical"
             if pct >= opts.heap_critical_percent
             else "warning"
@@ -28,20 +29,20 @@ async def es_heap(ctx: Context) -> list[Finding]:
         )
         findings.append(
             Finding(
-                "es_heap",
-                severity,
-                n.node,
-                f"{n.node}: JVM heap {pct:.0f}% used "
+                check="es_heap",
+                severity=severity,
+                subject=n.node,
+                summary=f"{n.node}: JVM heap {pct:.0f}% used "
                 f"({n.heap_used_bytes / 2**20:.0f} of {n.heap_max_bytes / 2**20:.0f} MiB)",
-                {
+                evidence={
                     "heap_used_percent": pct,
                     "heap_used_bytes": n.heap_used_bytes,
                     "heap_max_bytes": n.heap_max_bytes,
                     "warning_percent": opts.heap_warning_percent,
                     "critical_percent": opts.heap_critical_percent,
                 },
-                HEAP_API,
-                ""
+                source=HEAP_API,
+                action=""
                 if severity == "ok"
                 else "Give Elasticsearch more heap (ES_JAVA_OPTS, at most half the RAM) or "
                 "reduce its load: fewer shards, shorter retention (README: High Memory Usage).",
@@ -55,21 +56,21 @@ async def prometheus_cardinality(ctx: Context) -> list[Finding]:
     tsdb = await ctx.stack.prometheus.tsdb_status(TOP)
     top = [{"metric": m, "series": n} for m, n in tsdb.top_metrics]
     findings: list[Finding] = []
-    head: Level = "warning" if tsdb.head_series >= opts.head_series_warning else "ok"
+    head: Severity = "warning" if tsdb.head_series >= opts.head_series_warning else "ok"
     findings.append(
         Finding(
-            "prometheus_head_series",
-            head,
-            "prometheus",
-            f"{tsdb.head_series} series in the head block; most series: "
+            check="prometheus_head_series",
+            severity=head,
+            subject="prometheus",
+            summary=f"{tsdb.head_series} series in the head block; most series: "
             + ", ".join(f"{m} {n}" for m, n in tsdb.top_metrics[:3]),
-            {
+            evidence={
                 "head_series": tsdb.head_series,
                 "warning_at": opts.head_series_warning,
                 "top_metrics": top,
             },
-            TSDB_API,
-            ""
+            source=TSDB_API,
+            action=""
             if head == "ok"
             else "Drop unused series with metric_relabel_configs or shorten retention "
             "(README: reduce retention, high cardinality metrics).",
@@ -79,14 +80,14 @@ async def prometheus_cardinality(ctx: Context) -> list[Finding]:
         if count >= opts.metric_series_warning:
             findings.append(
                 Finding(
-                    "high_cardinality",
-                    "warning",
-                    metric,
-                    f"metric {metric} has {count} series",
-                    {"series": count, "warning_at": opts.metric_series_warning},
-                    TSDB_API,
-                    f"Add a metric_relabel_configs rule dropping the high-cardinality labels "
-                    f"of {metric} (README common issue 2).",
+                    check="high_cardinality",
+                    severity="warning",
+                    subject=metric,
+                    summary=f"metric {metric} has {count} series",
+                    evidence={"series": count, "warning_at": opts.metric_series_warning},
+                    source=TSDB_API,
+                    action="Add a metric_relabel_configs rule dropping the high-cardinality "
+                    f"labels of {metric} (README common issue 2).",
                 )
             )
     return findings
@@ -101,23 +102,23 @@ async def shards_per_node(ctx: Context) -> list[Finding]:
     warn_at = ctx.options.shard_warning_ratio * ceiling
     findings: list[Finding] = []
     for node, count in sorted(per_node.items()):
-        severity: Level = (
+        severity: Severity = (
             "critical" if count >= ceiling else "warning" if count >= warn_at else "ok"
         )
         findings.append(
             Finding(
-                "shards_per_node",
-                severity,
-                node,
-                f"{node}: {count} shards of a ceiling of {ceiling} ({where})",
-                {
+                check="shards_per_node",
+                severity=severity,
+                subject=node,
+                summary=f"{node}: {count} shards of a ceiling of {ceiling} ({where})",
+                evidence={
                     "shards": count,
                     "ceiling": ceiling,
                     "ceiling_from": where,
                     "warning_ratio": ctx.options.shard_warning_ratio,
                 },
-                SHARDS_API,
-                ""
+                source=SHARDS_API,
+                action=""
                 if severity == "ok"
                 else "Reduce the shard count (README: slow Elasticsearch): fewer shards per "
                 "index, shrink or delete old daily indices, or add nodes.",

@@ -8,16 +8,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_WARNING
+from opskit.findings import Finding, Severity, worst
 
 if TYPE_CHECKING:
     from opskit.config import Doctor
     from opskit.stack import Stack
 
-Level = Literal["ok", "info", "warning", "critical"]
-LEVELS: tuple[Level, ...] = ("ok", "info", "warning", "critical")
 
 # area id -> the README's troubleshooting heading it automates
 AREAS: dict[str, str] = {
@@ -29,28 +27,14 @@ AREAS: dict[str, str] = {
 
 
 @dataclass(slots=True)
-class Finding:
-    """One thing the doctor looked at. `severity` ok/info means nothing to do."""
-
-    check: str  # the check that produced it, e.g. "targets_down"
-    severity: Level
-    subject: str  # what it is about: a job, index, node, rule, source ("" for the whole)
-    summary: str  # one line
-    evidence: dict[str, Any]  # the numbers behind it
-    source: str  # the API they came from, e.g. "prometheus GET /api/v1/targets"
-    action: str = ""  # the next step, one sentence ("" when nothing to do)
-    backend_error: str | None = None  # set when the check could not read its backend
-
-
-@dataclass(slots=True)
 class AreaReport:
     area: str
     title: str
     findings: list[Finding]
 
     @property
-    def worst(self) -> Level:
-        return max((f.severity for f in self.findings), key=LEVELS.index, default="ok")
+    def worst(self) -> Severity:
+        return worst(f.severity for f in self.findings)
 
 
 @dataclass(slots=True)
@@ -64,17 +48,6 @@ class DoctorReport:
 
     def findings(self, check: str | None = None) -> list[Finding]:
         return [f for a in self.areas for f in a.findings if check is None or f.check == check]
-
-
-def exit_code(findings: list[Finding]) -> int:
-    """3 a backend could not be read, 2 a critical finding, 1 a warning, else 0."""
-    if any(f.backend_error for f in findings):
-        return EXIT_UNREACHABLE
-    if any(f.severity == "critical" for f in findings):
-        return EXIT_CRITICAL
-    if any(f.severity == "warning" for f in findings):
-        return EXIT_WARNING
-    return EXIT_OK
 
 
 class Context:

@@ -7,8 +7,9 @@ from collections import defaultdict
 from typing import Any
 
 from opskit.durations import parse_duration
+from opskit.findings import Finding
 from opskit.models import Rule, Target
-from opskit.tasks.doctor.model import Context, Finding
+from opskit.tasks.doctor.model import Context
 
 TARGETS_API = "prometheus GET /api/v1/targets"
 RULES_API = "prometheus GET /api/v1/rules"
@@ -82,12 +83,12 @@ async def targets_down(ctx: Context) -> list[Finding]:
     if not findings:
         findings.append(
             Finding(
-                "targets_down",
-                "ok",
-                "",
-                f"all {len(targets)} active targets are up",
-                {"targets": len(targets), "down": 0},
-                TARGETS_API,
+                check="targets_down",
+                severity="ok",
+                subject="",
+                summary=f"all {len(targets)} active targets are up",
+                evidence={"targets": len(targets), "down": 0},
+                source=TARGETS_API,
             )
         )
     return findings
@@ -109,30 +110,30 @@ async def slow_scrapes(ctx: Context) -> list[Finding]:
             continue
         findings.append(
             Finding(
-                "slow_scrapes",
-                "warning",
-                f"{t.job} {t.instance}",
-                f"{t.job} {t.instance}: last scrape took {t.last_scrape_duration:.2f}s "
+                check="slow_scrapes",
+                severity="warning",
+                subject=f"{t.job} {t.instance}",
+                summary=f"{t.job} {t.instance}: last scrape took {t.last_scrape_duration:.2f}s "
                 f"of a {timeout:g}s timeout",
-                {
+                evidence={
                     "last_scrape_duration_seconds": round(t.last_scrape_duration, 3),
                     "scrape_timeout_seconds": timeout,
                     "ratio": round(t.last_scrape_duration / timeout, 2),
                     "threshold_ratio": ratio,
                 },
-                TARGETS_API,
-                f"Speed up {t.job}'s /metrics (fewer series) or raise its scrape_timeout "
+                source=TARGETS_API,
+                action=f"Speed up {t.job}'s /metrics (fewer series) or raise its scrape_timeout "
                 "before scrapes start failing.",
             )
         )
     return findings or [
         Finding(
-            "slow_scrapes",
-            "ok",
-            "",
-            f"no scrape above {ratio:.0%} of its timeout",
-            {"threshold_ratio": ratio},
-            TARGETS_API,
+            check="slow_scrapes",
+            severity="ok",
+            subject="",
+            summary=f"no scrape above {ratio:.0%} of its timeout",
+            evidence={"threshold_ratio": ratio},
+            source=TARGETS_API,
         )
     ]
 
@@ -146,36 +147,43 @@ async def config_reload(ctx: Context) -> list[Finding]:
     if info.get("reloadConfigSuccess") is False:
         return [
             Finding(
-                "config_reload",
-                "critical",
-                "prometheus.yml",
-                "the last configuration reload failed: Prometheus runs an older config",
-                evidence,
-                RUNTIME_API,
-                "Run `promtool check config prometheus.yml`, fix the error it names "
+                check="config_reload",
+                severity="critical",
+                subject="prometheus.yml",
+                summary="the last configuration reload failed: Prometheus runs an older config",
+                evidence=evidence,
+                source=RUNTIME_API,
+                action="Run `promtool check config prometheus.yml`, fix the error it names "
                 "(README: `docker-compose logs prometheus`) and reload.",
             )
         ]
     return [
-        Finding("config_reload", "ok", "", "last config reload succeeded", evidence, RUNTIME_API)
+        Finding(
+            check="config_reload",
+            severity="ok",
+            subject="",
+            summary="last config reload succeeded",
+            evidence=evidence,
+            source=RUNTIME_API,
+        )
     ]
 
 
 def rule_error(check: str, rule: Rule, consequence: str) -> Finding:
     return Finding(
-        check,
-        "critical",
-        rule.name,
-        f"{rule.type} rule {rule.name} (group {rule.group}) fails: {rule.last_error}",
-        {
+        check=check,
+        severity="critical",
+        subject=rule.name,
+        summary=f"{rule.type} rule {rule.name} (group {rule.group}) fails: {rule.last_error}",
+        evidence={
             "group": rule.group,
             "file": rule.file,
             "query": rule.query,
             "last_error": rule.last_error,
             "last_evaluation": rule.last_evaluation,
         },
-        RULES_API,
-        f"Fix the expression of {rule.name} in {rule.file or 'its rule file'} "
+        source=RULES_API,
+        action=f"Fix the expression of {rule.name} in {rule.file or 'its rule file'} "
         f"(try it in the /graph page) and reload: {consequence}.",
     )
 
@@ -188,11 +196,11 @@ async def recording_rule_failures(ctx: Context) -> list[Finding]:
     ]
     return findings or [
         Finding(
-            "rule_evaluation",
-            "ok",
-            "",
-            f"all {len(rules)} recording rules evaluate",
-            {"recording_rules": len(rules), "failing": 0},
-            RULES_API,
+            check="rule_evaluation",
+            severity="ok",
+            subject="",
+            summary=f"all {len(rules)} recording rules evaluate",
+            evidence={"recording_rules": len(rules), "failing": 0},
+            source=RULES_API,
         )
     ]

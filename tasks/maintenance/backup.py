@@ -43,7 +43,7 @@ async def snapshot_part(ctx: TaskContext, out: Outcome) -> None:
         )
     else:
         detail = "; ".join(info.failures[:3]) or info.reason or ""
-        out.add("fail", "elasticsearch", f"snapshot {name} ended {info.state} {detail}".strip())
+        out.add("critical", "elasticsearch", f"snapshot {name} ended {info.state} {detail}".strip())
 
 
 async def grafana_part(ctx: TaskContext, out: Outcome) -> None:
@@ -59,7 +59,7 @@ async def grafana_part(ctx: TaskContext, out: Outcome) -> None:
     problems = verify_checksums(result.path, read_manifest(result.path))
     out.data["grafana"] = {"path": str(result.path), "counts": result.counts}
     if problems:
-        out.add("fail", "grafana", f"backup {result.name} does not verify: {problems[0]}")
+        out.add("critical", "grafana", f"backup {result.name} does not verify: {problems[0]}")
     else:
         counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
         out.add("info", "grafana", f"backup {result.name} verified ({counts})")
@@ -78,7 +78,7 @@ async def full_backup(ctx: TaskContext) -> Outcome:
             await part(ctx, out)
         except BackendUnreachable as exc:
             out.unreachable.append(backend)
-            out.add("fail", backend, str(exc))
+            out.add("critical", backend, str(exc))
         except OpskitError as exc:
-            out.add("fail", backend, f"backup failed: {exc}")
+            out.add("critical", backend, f"backup failed: {exc}")
     return out

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from opskit.tasks.maintenance.framework import Level, Outcome, TaskContext, task
+from opskit.findings import Severity
+from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 DAY = 86400.0
 _DATE_IN_NAME = re.compile(r"(\d{4})[.\-_](\d{2})[.\-_](\d{2})")
@@ -36,10 +37,10 @@ def days_until_full(points: list[tuple[float, float]], now: float) -> float | No
     return max((1.0 - last_v) / rate - (now - last_t), 0.0) / DAY
 
 
-def level_for(days: float | None, horizon: int, critical: int) -> Level:
+def level_for(days: float | None, horizon: int, critical: int) -> Severity:
     if days is None or days >= horizon:
         return "info"
-    return "fail" if days < critical else "warn"
+    return "critical" if days < critical else "warning"
 
 
 def _when(days: float | None) -> str:
@@ -89,8 +90,7 @@ async def elasticsearch_store(ctx: TaskContext, out: Outcome) -> None:
         day = index_day(i.name, i.creation_date)
         if day is not None and first <= day < today:
             per_day[day] = per_day.get(day, 0) + i.store_size_bytes
-    stats = await es.call(es.es.nodes.stats, metric="fs")
-    free = sum(int(n["fs"]["total"].get("available_in_bytes", 0)) for n in stats["nodes"].values())
+    free = await es.fs_available_bytes()
     total = sum(i.store_size_bytes for i in indices)
     growth = sum(per_day.values()) / len(per_day) if per_day else None
     days = free / growth if growth else None
@@ -142,6 +142,6 @@ async def capacity(ctx: TaskContext) -> Outcome:
         except BackendUnreachable as exc:
             if backend not in out.unreachable:
                 out.unreachable.append(backend)
-                out.add("fail", backend, str(exc))
+                out.add("critical", backend, str(exc))
     out.data["horizon_days"] = ctx.options.capacity_horizon_days
     return out

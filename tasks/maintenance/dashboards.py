@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from opskit.errors import BackendUnreachable, BadResponse, NotFound
+from opskit.errors import BackendUnreachable, BadResponse
+from opskit.models_grafana import Datasource
 from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 WINDOW = timedelta(hours=1)
@@ -133,18 +134,18 @@ def datasource_ref(ds: Any) -> tuple[str | None, str | None]:
 async def dashboard_spot_check(ctx: TaskContext) -> Outcome:
     grafana = ctx.stack.grafana
     wanted = ctx.options.dashboards
-    uids = wanted or [str(h["uid"]) for h in await grafana.search_all("dash-db")]
+    uids = wanted or [h.uid for h in await grafana.search_all("dash-db")]
     sources = await grafana.datasources()
-    by_ref = {str(d.get(k)): d for d in sources for k in ("uid", "name") if d.get(k)}
-    default = next((d for d in sources if d.get("isDefault")), None)
+    by_ref: dict[str, Datasource] = {ref: d for d in sources for ref in (d.uid, d.name) if ref}
+    default = next((d for d in sources if d.is_default), None)
     out = Outcome()
     checks: list[tuple[PanelQuery, str]] = []
     for uid in uids:
-        try:
-            model = (await grafana.dashboard(uid))["dashboard"]
-        except NotFound:
-            out.add("fail", uid, "dashboard not found (maintenance.dashboards)")
+        found_dash = await grafana.find_dashboard(uid)
+        if found_dash is None:
+            out.add("critical", uid, "dashboard not found (maintenance.dashboards)")
             continue
+        model = found_dash.model
         variables = variable_values(model)
         for q in queries(uid, model):
             ref, kind = datasource_ref(q.datasource)
@@ -152,10 +153,10 @@ async def dashboard_spot_check(ctx: TaskContext) -> Outcome:
             if ref and (ref.startswith("$") or ref in SPECIAL_DS):
                 kind = kind or "prometheus"  # a datasource variable: the default
             elif ref and ref not in by_ref:
-                out.add("fail", subject, f"datasource {ref!r} does not exist", dashboard=uid)
+                out.add("critical", subject, f"datasource {ref!r} does not exist", dashboard=uid)
                 continue
             found = by_ref.get(ref) if ref else default
-            kind = kind or (found or {}).get("type")
+            kind = kind or (found.type if found else None)
             if kind == "prometheus":
                 checks.append((q, expand(q.expr, variables)))
     sem = asyncio.Semaphore(8)
@@ -170,16 +171,16 @@ async def dashboard_spot_check(ctx: TaskContext) -> Outcome:
             except BackendUnreachable:
                 raise
             except BadResponse as exc:
-                out.add("fail", subject, f"query error: {exc.reason}", dashboard=q.dashboard)
+                out.add("critical", subject, f"query error: {exc.reason}", dashboard=q.dashboard)
                 return
         if not series:
-            out.add("warn", subject, "no data in the last hour", dashboard=q.dashboard)
+            out.add("warning", subject, "no data in the last hour", dashboard=q.dashboard)
         else:
             out.add("info", subject, f"{len(series)} series", dashboard=q.dashboard)
 
     await asyncio.gather(*(run(q, e) for q, e in checks))
-    out.findings.sort(key=lambda f: (f.data.get("dashboard", ""), f.subject))
+    out.findings.sort(key=lambda f: (f.evidence.get("dashboard", ""), f.subject))
     out.data = {"dashboards": len(uids), "queries": len(checks)}
-    bad = [f for f in out.findings if f.level != "info"]
+    bad = [f for f in out.findings if f.actionable]
     out.summary = "" if bad else f"{len(checks)} panel queries on {len(uids)} dashboards ok"
     return out

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opskit.errors import (
-    EXIT_CRITICAL,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_WARNING,
     BackendError,
     BackendUnreachable,
     OpskitError,
     UsageError,
 )
+from opskit.findings import Finding, Severity, worst
+from opskit.findings import exit_code as findings_exit_code
 from opskit.when import CADENCES
 
 if TYPE_CHECKING:
@@ -30,8 +28,6 @@ if TYPE_CHECKING:
     from opskit.stack import Stack
 
 Status = Literal["pass", "warn", "fail", "unreachable", "skipped"]
-Level = Literal["info", "warn", "fail"]
-STATUS_CODE: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "unreachable": 3, "skipped": 0}
 # modules that register each cadence's tasks, imported on first use
 MODULES: dict[str, tuple[str, ...]] = {
     "weekly": ("opskit.tasks.maintenance.weekly", "opskit.tasks.maintenance.dashboards"),
@@ -46,16 +42,6 @@ MODULES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(slots=True)
-class Finding:
-    """One observation; `level` info means nothing to do."""
-
-    level: Level
-    subject: str  # what it is about: an alert, a filesystem, an index, a panel
-    message: str  # one line, no secrets
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
 class Outcome:
     """What a task function returns; the runner derives the status from the findings."""
 
@@ -64,8 +50,8 @@ class Outcome:
     summary: str = ""
     unreachable: list[str] = field(default_factory=list)  # backends a part could not reach
 
-    def add(self, level: Level, subject: str, message: str, **data: Any) -> None:
-        self.findings.append(Finding(level, subject, message, data))
+    def add(self, severity: Severity, subject: str, summary: str, **evidence: Any) -> None:
+        self.findings.append(Finding(severity, subject, summary, evidence=evidence))
 
 
 class Skip(Exception):
@@ -184,8 +170,8 @@ def select(tasks: list[Task], only: Iterable[str] = (), skip: Iterable[str] = ()
 
 
 def status_of(findings: list[Finding]) -> Status:
-    levels = {f.level for f in findings}
-    return "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
+    """A task's status from its worst finding: critical fails it, a warning warns."""
+    return {"critical": "fail", "warning": "warn"}.get(worst(f.severity for f in findings), "pass")  # type: ignore[return-value]
 
 
 async def run_task(t: Task, ctx: TaskContext) -> TaskResult:
@@ -202,17 +188,17 @@ async def run_task(t: Task, ctx: TaskContext) -> TaskResult:
     except BackendUnreachable as exc:
         error = str(exc)
         outcome = Outcome(summary=f"could not reach {exc.backend}")
-        outcome.add("fail", exc.backend, error)
+        outcome.findings.append(Finding("critical", exc.backend, error, backend_error=error))
         status = "unreachable"
     except (BackendError, OpskitError) as exc:
         error = str(exc)
         outcome = Outcome(summary=error)
-        outcome.add("fail", getattr(exc, "backend", t.name), error)
+        outcome.add("critical", getattr(exc, "backend", t.name), error)
         status = "fail"
     except Exception as exc:  # a bug in one task must not end the run
         error = f"internal error: {type(exc).__name__}: {exc}"[:300]
         outcome = Outcome(summary=error)
-        outcome.add("fail", t.name, error)
+        outcome.add("critical", t.name, error)
         status = "fail"
     return TaskResult(
         task=t.name,
@@ -229,26 +215,23 @@ async def run_task(t: Task, ctx: TaskContext) -> TaskResult:
 
 
 def _summary(findings: list[Finding]) -> str:
-    problems = [f for f in findings if f.level != "info"]
+    problems = [f for f in findings if f.actionable]
     if not problems:
         if len(findings) == 1:
-            return f"{findings[0].subject}: {findings[0].message}"
+            return f"{findings[0].subject}: {findings[0].summary}"
         return f"{len(findings)} checked, no problems" if findings else "ok"
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{first.subject}: {first.message}{more}"
+    return f"{first.subject}: {first.summary}{more}"
 
 
 def exit_code(results: list[TaskResult]) -> int:
-    """3 a backend unreachable, 2 a failure, 1 a warning, else 0."""
-    statuses = {r.status for r in results}
-    if "unreachable" in statuses:
-        return EXIT_UNREACHABLE
-    if "fail" in statuses:
-        return EXIT_CRITICAL
-    if "warn" in statuses:
-        return EXIT_WARNING
-    return EXIT_OK
+    """The one rule of opskit.findings over every task's findings; a task that could not
+    reach its backend counts as unreachable (3)."""
+    return findings_exit_code(
+        (f for r in results for f in r.findings),
+        unreachable=any(r.status == "unreachable" for r in results),
+    )
 
 
 async def run_cadence(

@@ -8,9 +8,10 @@ import asyncio
 import math
 from datetime import timedelta
 
+from opskit.findings import Severity
 from opskit.models import Rule
 from opskit.tasks.maintenance.alert_history import AlertHistory, alert_history
-from opskit.tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
+from opskit.tasks.maintenance.framework import Outcome, Skip, TaskContext, task
 from opskit.tasks.maintenance.promql import Threshold, split_threshold
 
 MAX_POINTS = 10_000
@@ -43,11 +44,11 @@ async def distribution(ctx: TaskContext, t: Threshold, days: int) -> dict[str, f
     return out
 
 
-def place(t: Threshold, dist: dict[str, float | None]) -> tuple[Level, str]:
+def place(t: Threshold, dist: dict[str, float | None]) -> tuple[Severity, str]:
     """Pure: (level, sentence) for where a threshold sits in the observed distribution."""
     p50, p95, p99, top, bottom = (dist[k] for k in ("p50", "p95", "p99", "max", "min"))
     if p50 is None or top is None or bottom is None:
-        return "warn", "no data for the expression in the review window: the rule cannot fire"
+        return "warning", "no data for the expression in the review window: the rule cannot fire"
     if (dist.get("hours") or 0) < MIN_HOURS:
         return (
             "info",
@@ -56,7 +57,7 @@ def place(t: Threshold, dist: dict[str, float | None]) -> tuple[Level, str]:
     upper = t.op in (">", ">=")
     shown = f"threshold {t.value:g}; observed p50 {p50:g}, p95 {p95:g}, p99 {p99:g}, max {top:g}"
     if (t.value < p50) if upper else (t.value > p50):
-        return "warn", f"{shown}: the condition holds most of the time"
+        return "warning", f"{shown}: the condition holds most of the time"
     if (t.value > top) if upper else (t.value < bottom):
         return "info", f"{shown}: never reached in the window"
     if upper and p95 is not None and t.value < p95:
@@ -66,13 +67,13 @@ def place(t: Threshold, dist: dict[str, float | None]) -> tuple[Level, str]:
 
 def rule_verdict(
     rule: Rule, h: AlertHistory | None, per_window_flaps: float, all_ratio: float
-) -> tuple[Level, str]:
+) -> tuple[Severity, str]:
     if h is None or h.episodes == 0:
         return "info", "never fired in the review window"
     if h.coverage >= all_ratio:
-        return "warn", f"always firing ({h.coverage:.0%} of the window)"
+        return "warning", f"always firing ({h.coverage:.0%} of the window)"
     if h.episodes >= per_window_flaps:
-        return "warn", f"flapping: {h.episodes} firings, {h.firing_hours:g} h in all"
+        return "warning", f"flapping: {h.episodes} firings, {h.firing_hours:g} h in all"
     return "info", f"fired {h.episodes} time(s), {h.firing_hours:g} h in all"
 
 
@@ -136,7 +137,7 @@ async def archive_logs(ctx: TaskContext) -> Outcome:
                 out.add("info", p.policy, f"would {p.action} {len(p.act)} index(es)")
         if not ctx.dry_run:
             why = "read-only context" if ctx.settings.read_only else "no --yes"
-            out.add("warn", "retention", f"planned but not applied ({why})")
+            out.add("warning", "retention", f"planned but not applied ({why})")
         return out
     repository = ctx.settings.elasticsearch.snapshot_repository
     if any(p.snapshot_first and p.act for p in plan.policies):
@@ -146,9 +147,9 @@ async def archive_logs(ctx: TaskContext) -> Outcome:
     result = await ret.apply_plan(es, plan, repository)
     for o in result.outcomes:
         if o.snapshot_error:
-            out.add("fail", o.policy, f"snapshot failed, nothing acted on: {o.snapshot_error}")
+            out.add("critical", o.policy, f"snapshot failed, nothing acted on: {o.snapshot_error}")
         for index, why in o.failed.items():
-            out.add("fail", o.policy, f"{o.action} {index} failed: {why}")
+            out.add("critical", o.policy, f"{o.action} {index} failed: {why}")
         if o.done:
             snap = f" after snapshot {o.snapshot.name}" if o.snapshot else ""
             out.add("info", o.policy, f"{o.action}: {len(o.done)} index(es){snap}")
@@ -185,7 +186,7 @@ async def prometheus_retention(ctx: TaskContext) -> Outcome:
     out.add("info", "prometheus", shown)
     if r.fits_days is not None and days_kept is not None and days_kept > r.fits_days:
         out.add(
-            "warn",
+            "warning",
             "prometheus",
             f"{r.retention_time} of data does not fit the disk budget ({r.fits_days} days do):"
             f" set {' '.join(r.flags_to_set)}",
@@ -194,7 +195,7 @@ async def prometheus_retention(ctx: TaskContext) -> Outcome:
         room_days = r.disk.available_bytes / per_day
         if room_days < days_kept:
             out.add(
-                "warn",
+                "warning",
                 r.disk.mountpoint,
                 f"free space lasts {room_days:.0f} days at this growth, retention is"
                 f" {days_kept:g} days",

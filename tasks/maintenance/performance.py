@@ -11,10 +11,11 @@ import math
 
 from opskit.config import Baseline
 from opskit.errors import BadResponse
-from opskit.tasks.maintenance.framework import Level, Outcome, Skip, TaskContext, task
+from opskit.findings import Severity
+from opskit.tasks.maintenance.framework import Outcome, Skip, TaskContext, task
 
 
-def judge(value: float, b: Baseline) -> tuple[Level, float]:
+def judge(value: float, b: Baseline) -> tuple[Severity, float]:
     """Pure: (level, how much worse than expected as a ratio; negative is better)."""
     if b.expected == 0:
         worse = value if not b.higher_is_better else -value
@@ -23,9 +24,9 @@ def judge(value: float, b: Baseline) -> tuple[Level, float]:
     else:
         worse = (value - b.expected) / abs(b.expected)
     if worse > 2 * b.tolerance:
-        return "fail", worse
+        return "critical", worse
     if worse > b.tolerance:
-        return "warn", worse
+        return "warning", worse
     return "info", worse
 
 
@@ -46,19 +47,19 @@ async def performance(ctx: TaskContext) -> Outcome:
     async def one(name: str, b: Baseline) -> None:
         found = await ctx.stack.resolve(b.query, b.signal, f"{ctx.options.review_days}d")
         if found.query is None:
-            out.add("warn", name, f"no data: no exporter found (looked for {found.looked_for})")
+            out.add("warning", name, f"no data: no exporter found (looked for {found.looked_for})")
             rows[name] = {"expected": b.expected, "value": None, "looked_for": found.looked_for}
             return
         expr = f"avg_over_time(({found.query}){window})"
         try:
             samples = await ctx.stack.prometheus.query(expr, ctx.now)
         except BadResponse as exc:
-            out.add("fail", name, f"query error: {exc.reason}")
+            out.add("critical", name, f"query error: {exc.reason}")
             rows[name] = {"expected": b.expected, "value": None, "error": exc.reason}
             return
         values = [s.value for s in samples if math.isfinite(s.value)]
         if not values:
-            out.add("warn", name, f"no data: {found.query} returned nothing")
+            out.add("warning", name, f"no data: {found.query} returned nothing")
             rows[name] = {"expected": b.expected, "value": None, "query": found.query}
             return
         value = max(values) if not b.higher_is_better else min(values)

@@ -62,7 +62,9 @@ def as_markdown(report: RunReport) -> str:
         lines.append(f"| {r.task} | {MARK[r.status]} | {summary} | {r.duration:.1f} |")
     for r in report.results:
         lines += ["", f"## {r.title} (`{r.task}`): {MARK[r.status]}", ""]
-        lines += [f"- **{f.level}** {f.subject}: {f.message}" for f in r.findings] or ["- nothing"]
+        lines += [f"- **{f.severity}** {f.subject}: {f.summary}" for f in r.findings] or [
+            "- nothing"
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -76,7 +78,7 @@ def as_html(report: RunReport) -> str:
     sections = "".join(
         f"<h2>{e(r.title)} <small>{MARK[r.status]}</small></h2><ul>"
         + "".join(
-            f"<li class='{f.level}'><b>{e(f.level)}</b> {e(f.subject)}: {e(f.message)}</li>"
+            f"<li class='{f.severity}'><b>{e(f.severity)}</b> {e(f.subject)}: {e(f.summary)}</li>"
             for f in r.findings
         )
         + "</ul>"

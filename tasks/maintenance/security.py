@@ -106,14 +106,14 @@ def git_tracked(path: Path) -> bool:
 def file_findings(paths: list[Path], out: Outcome) -> None:
     for path in paths:
         if not path.is_file():
-            out.add("warn", str(path), "listed for the audit but does not exist")
+            out.add("warning", str(path), "listed for the audit but does not exist")
             continue
         mode = path.stat().st_mode
         if mode & 0o044:
             who = "everyone" if mode & 0o004 else "its group"
-            out.add("fail", str(path), f"readable by {who} (mode {mode & 0o777:o}): chmod 600")
+            out.add("critical", str(path), f"readable by {who} (mode {mode & 0o777:o}): chmod 600")
         if git_tracked(path):
-            out.add("fail", str(path), "tracked by git: remove it (git rm --cached) and rotate")
+            out.add("critical", str(path), "tracked by git: remove it (git rm --cached) and rotate")
         if not mode & 0o044 and not git_tracked(path):
             out.add("info", str(path), f"mode {mode & 0o777:o}, not tracked by git")
 
@@ -132,7 +132,9 @@ async def grafana_defaults(ctx: TaskContext, out: Outcome) -> None:
     except AuthFailed:
         out.add("info", "grafana", f"the default {user}/{password} login is refused")
     else:
-        out.add("fail", "grafana", f"the default {user}/{password} login still works: change it")
+        out.add(
+            "critical", "grafana", f"the default {user}/{password} login still works: change it"
+        )
     finally:
         await client.aclose()
 
@@ -156,9 +158,9 @@ async def elasticsearch_defaults(ctx: TaskContext, out: Outcome) -> None:
         finally:
             await client.aclose()
         if label == "anonymous":
-            out.add("warn", "elasticsearch", "answers without credentials (security is off)")
+            out.add("warning", "elasticsearch", "answers without credentials (security is off)")
         else:
-            out.add("fail", "elasticsearch", f"the default {label} login still works")
+            out.add("critical", "elasticsearch", f"the default {label} login still works")
         return
     out.add("info", "elasticsearch", "anonymous and default logins are refused")
 
@@ -175,13 +177,13 @@ async def security_audit(ctx: TaskContext) -> Outcome:
         status = await ctx.stack.alertmanager.status()
         exposed = scan_config(str((status.get("config") or {}).get("original", "")))
         for e in exposed:
-            out.add("fail", f"alertmanager {e.where}", e.why)
+            out.add("critical", f"alertmanager {e.where}", e.why)
         if not exposed:
             out.add("info", "alertmanager", "no plain-text secrets in the running config")
         out.data["alertmanager_exposed"] = [e.where for e in exposed]
     except BackendUnreachable as exc:
         out.unreachable.append("alertmanager")
-        out.add("fail", "alertmanager", str(exc))
+        out.add("critical", "alertmanager", str(exc))
     for backend, check in (
         ("grafana", grafana_defaults),
         ("elasticsearch", elasticsearch_defaults),
@@ -190,7 +192,7 @@ async def security_audit(ctx: TaskContext) -> Outcome:
             await check(ctx, out)
         except BackendUnreachable as exc:
             out.unreachable.append(backend)
-            out.add("fail", backend, str(exc))
+            out.add("critical", backend, str(exc))
     files = [p for p in (ctx.config_path, ctx.env_file) if p is not None]
     file_findings([*files, *ctx.options.audit_files], out)
     return out

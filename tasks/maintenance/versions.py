@@ -42,7 +42,7 @@ async def _elasticsearch(ctx: TaskContext) -> str:
 
 
 async def _grafana(ctx: TaskContext) -> str:
-    return str((await ctx.stack.grafana.health())["version"])
+    return (await ctx.stack.grafana.health()).version
 
 
 READERS: dict[str, Callable[[TaskContext], Awaitable[str]]] = {
@@ -67,11 +67,11 @@ async def versions(ctx: TaskContext) -> Outcome:
             version = await read(ctx)
         except BackendUnreachable as exc:
             out.unreachable.append(backend)
-            out.add("fail", backend, str(exc))
+            out.add("critical", backend, str(exc))
             found[backend] = None
             continue
         except BackendError as exc:
-            out.add("warn", backend, f"could not read the version: {exc.reason}")
+            out.add("warning", backend, f"could not read the version: {exc.reason}")
             found[backend] = None
             continue
         found[backend] = version
@@ -79,10 +79,12 @@ async def versions(ctx: TaskContext) -> Outcome:
         verdict = older(version, minimum) if minimum else False
         if verdict:
             out.add(
-                "warn", backend, f"{version} is older than the minimum {minimum}: plan the upgrade"
+                "warning",
+                backend,
+                f"{version} is older than the minimum {minimum}: plan the upgrade",
             )
         elif verdict is None:
-            out.add("warn", backend, f"cannot compare version {version!r} with {minimum!r}")
+            out.add("warning", backend, f"cannot compare version {version!r} with {minimum!r}")
         else:
             out.add("info", backend, f"{version}" + (f" (minimum {minimum})" if minimum else ""))
     out.data = {"versions": found, "minimums": dict(ctx.options.min_versions)}

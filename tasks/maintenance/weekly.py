@@ -35,14 +35,14 @@ async def alert_patterns(ctx: TaskContext) -> Outcome:
         }
         if h.coverage >= opts.firing_all_ratio:
             out.add(
-                "warn",
+                "warning",
                 name,
                 f"firing {h.coverage:.0%} of the week: fix the cause or the threshold",
                 **evidence,
             )
         elif h.episodes >= opts.flapping_episodes:
             out.add(
-                "warn",
+                "warning",
                 name,
                 f"flapping: fired {h.episodes} times this week for {h.firing_hours:g} h in all",
                 **evidence,
@@ -56,7 +56,7 @@ async def alert_patterns(ctx: TaskContext) -> Outcome:
     }
     out.summary = (
         f"{len(history)} alert(s) fired this week, {len(firing_now)} active now"
-        if not [f for f in out.findings if f.level != "info"]
+        if not [f for f in out.findings if f.severity != "info"]
         else ""
     )
     return out
@@ -79,14 +79,18 @@ async def disk_usage(ctx: TaskContext) -> Outcome:
     samples = await ctx.stack.prometheus.query(expr, ctx.now)
     out = Outcome()
     if not samples:
-        out.add("warn", "node exporter", "no filesystem series: is node exporter scraped?")
+        out.add("warning", "node exporter", "no filesystem series: is node exporter scraped?")
     for s in sorted(samples, key=lambda s: -s.value):
         subject = f"{s.labels.get('instance', '?')} {s.labels.get('mountpoint', '?')}"
         used = round(s.value, 1)
         if used > opts.disk_critical_percent:
-            out.add("fail", subject, f"{used}% used (> {opts.disk_critical_percent:g}%)", used=used)
+            out.add(
+                "critical", subject, f"{used}% used (> {opts.disk_critical_percent:g}%)", used=used
+            )
         elif used > opts.disk_warning_percent:
-            out.add("warn", subject, f"{used}% used (> {opts.disk_warning_percent:g}%)", used=used)
+            out.add(
+                "warning", subject, f"{used}% used (> {opts.disk_warning_percent:g}%)", used=used
+            )
         else:
             out.add("info", subject, f"{used}% used", used=used)
     out.data = {"query": expr, "filesystems": len(samples)}
@@ -108,11 +112,11 @@ def ingestion_findings(
     median = statistics.median(present) if present else 0
     missing = [d for d, c in counts.items() if c is None]
     for day in missing:
-        out.add("fail", source, f"no index for {day:%Y-%m-%d}: logs missing that day", day=day)
+        out.add("critical", source, f"no index for {day:%Y-%m-%d}: logs missing that day", day=day)
     for day, count in counts.items():
         if count is not None and median and count < drop_ratio * median:
             out.add(
-                "warn",
+                "warning",
                 source,
                 f"{day:%Y-%m-%d}: {count} documents, well below the median {median:g}",
                 day=day,

@@ -8,18 +8,19 @@ import urllib.parse
 
 import pytest
 
+from opskit.errors import EXIT_USAGE
 from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, Lab, get_json, wait_for
 
 
 def test_targets_json_matches_prometheus(lab: Lab) -> None:
     api = get_json(f"{lab.prometheus}/api/v1/targets?state=active")["data"]["activeTargets"]
-    ours = lab.opskit_json("targets", ok_codes=(1,))  # the email-service target is down
+    ours = lab.opskit_json("targets", ok_codes=(2,))  # the email-service target is down: critical
     assert {(t["scrape_url"], t["health"]) for t in ours} <= {
         (t["scrapeUrl"], t["health"]) for t in api
     } | {(t["scrape_url"], "unknown") for t in ours}
     assert {t["scrape_url"] for t in ours} == {t["scrapeUrl"] for t in api}
     assert ours[0]["health"] == "down"  # down first
-    down = lab.opskit_json("targets", "--down", ok_codes=(1,))
+    down = lab.opskit_json("targets", "--down", ok_codes=(2,))
     assert [t["job"] for t in down] == ["email-service"]
     assert "connection refused" in down[0]["last_error"]
     node = lab.opskit_json("targets", "--job", "node", ok_codes=(0,))
@@ -109,7 +110,7 @@ def test_silence_bad_input_is_one_line(lab: Lab) -> None:
         ["silence", "add", 'alertname=~".*"', "--comment", "x"],
     ):
         proc = lab.opskit(*args)
-        assert proc.returncode == 2, proc.stderr
+        assert proc.returncode == EXIT_USAGE, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
@@ -181,7 +182,7 @@ def test_status_summarises_and_exits_2_on_critical(lab: Lab) -> None:
     assert data["elasticsearch"]["status"] == "green"
     assert data["grafana"]["version"]
     assert data["exit_code"] == 2
-    assert any(f["source"] == "services" and "kibana" in f["message"] for f in data["findings"])
+    assert any(f["source"] == "services" and "kibana" in f["subject"] for f in data["findings"])
     human = lab.opskit("status")
     assert human.returncode == 2 and "email-service" in human.stdout
 

@@ -188,7 +188,7 @@ def test_monthly_review_reports_the_default_retention(
     proc = lab.opskit("maintenance", "monthly", "--only", "prometheus_retention", "--json", env=env)
     assert proc.returncode in (0, 1), proc.stderr
     (res,) = [r for r in json.loads(proc.stdout)["results"] if r["task"] == "prometheus_retention"]
-    messages = [f["message"] for f in res["findings"]]
+    messages = [f["summary"] for f in res["findings"]]
     assert any("retention 15d (flag: not set, Prometheus' default)" in m for m in messages), (
         messages
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from opskit.tasks.doctor.model import Finding, exit_code
+from opskit.findings import Finding, exit_code
 from opskit.tasks.doctor.scraping import classify
 
 
@@ -48,7 +48,7 @@ def test_scrape_errors_are_classified(error: str, kind: str) -> None:
 
 
 def _f(severity: str, backend_error: str | None = None) -> Finding:
-    return Finding("c", severity, "", "", {}, "", backend_error=backend_error)  # type: ignore[arg-type]
+    return Finding(severity, "", "", check="c", backend_error=backend_error)  # type: ignore[arg-type]
 
 
 def test_exit_code_is_the_worst_finding_and_3_wins() -> None:

@@ -5,6 +5,8 @@ and the demo seed is put back afterwards."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, LAB, Lab
+from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, LAB, ROOT, Lab
 
 GENERATED = 60
 # uid -> (title, parent uid): three levels of nesting plus a sibling tree
@@ -57,6 +59,28 @@ def model(uid: str, title: str, panels: int = 3) -> dict[str, Any]:
 def save(client: httpx.Client, body: dict[str, Any], folder: str | None) -> None:
     payload = {"dashboard": body, "folderUid": folder or "", "overwrite": True}
     client.post("/api/dashboards/db", json=payload).raise_for_status()
+
+
+def on_terminal(
+    lab: Lab, *args: str, answer: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run opskit with a terminal (a pty) on stdin, typing `answer` at it: the way an
+    operator is asked. Without one (a pipe, cron) opskit refuses instead of asking."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opskit", *args], env=lab.env(), stdin=slave,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        os.write(master, answer.encode())
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def reset_and_seed(lab: Lab) -> None:

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from opskit.errors import EXIT_DATA, EXIT_USAGE
+from opskit.errors import EXIT_DATA, EXIT_DECLINED, EXIT_USAGE
 from tests.conftest import ROOT, Lab
-from tests.grafana.conftest import GENERATED, Grafana, admin, model, save, state
+from tests.grafana.conftest import GENERATED, Grafana, admin, model, on_terminal, save, state
 
 VIEWER_TOKEN = "glsa_opskitLabViewerToken_0123456789"  # lab/lab.py GRAFANA_VIEWER_TOKEN
 TOTAL = GENERATED + 4  # generated + two same-title + the demo seed's two
@@ -107,12 +107,22 @@ def test_changed_dashboards_skipped_without_overwrite_replaced_with_it(grafana: 
 def test_restore_asks_and_a_no_writes_nothing(grafana: Grafana) -> None:
     path = grafana.backup()["path"]
     grafana.wipe()
+    proc = on_terminal(grafana.lab, "restore", "grafana", path, answer="n\n")
+    assert proc.returncode == EXIT_DECLINED, proc.stderr
+    assert "Grafana restore into" in proc.stderr and "nothing changed" in proc.stderr
+    assert "64 to create" in " ".join(proc.stdout.split())
+    assert state(grafana.lab) == {"folders": {}, "dashboards": {}}
+
+
+def test_restore_without_a_terminal_or_yes_refuses(grafana: Grafana) -> None:
+    path = grafana.backup()["path"]
+    grafana.wipe()
     proc = subprocess.run(
         [sys.executable, "-m", "opskit", "restore", "grafana", path],
-        env=grafana.lab.env(), input="n\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env=grafana.lab.env(), input="y\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
-    assert proc.returncode == 1 and "aborted" in proc.stderr
-    assert "64 to create" in " ".join(proc.stdout.split())
+    assert proc.returncode == EXIT_USAGE and "--yes" in proc.stderr, proc.stderr
+    assert "64 to create" in " ".join(proc.stdout.split())  # the plan is shown first
     assert state(grafana.lab) == {"folders": {}, "dashboards": {}}
 
 
@@ -227,11 +237,16 @@ def test_backups_list_and_prune(grafana: Grafana, tmp_path: Path) -> None:
         "backups", "prune", "--keep-last", "1", "--dry-run", "--dir", str(out)
     )
     assert dry["deleted"] == names[:2] and len(list(out.iterdir())) == 3
+    prune = ("backups", "prune", "--keep-last", "1", "--dir", str(out))
     proc = subprocess.run(
-        [sys.executable, "-m", "opskit", "backups", "prune", "--keep-last", "1", "--dir", str(out)],
-        env=grafana.lab.env(), input="n\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
+        [sys.executable, "-m", "opskit", *prune],
+        env=grafana.lab.env(), input="y\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
-    assert proc.returncode == 1 and len(list(out.iterdir())) == 3
+    assert proc.returncode == EXIT_USAGE and "--yes" in proc.stderr, proc.stderr
+    assert len(list(out.iterdir())) == 3
+    proc = on_terminal(grafana.lab, *prune, answer="n\n")
+    assert proc.returncode == EXIT_DECLINED and "2 changes" in proc.stderr, proc.stderr
+    assert len(list(out.iterdir())) == 3
     done = grafana.lab.opskit_json(
         "backups", "prune", "--keep-last", "1", "--yes", "--dir", str(out)
     )

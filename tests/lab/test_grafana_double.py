@@ -1,8 +1,8 @@
 """The lab's Grafana double against Grafana 11's documented HTTP API behaviour.
 
 Every test starts its own double (lab/grafana_double.py) on a free port with a fresh state
-file, talks to it over HTTP with httpx, and stops it. See lab/README-grafana.md for the
-Grafana documentation and sources the expected bodies come from.
+file, talks to it over HTTP with httpx, and stops it. The expected bodies come from Grafana's HTTP
+API reference, as named at the top of lab/grafana_double.py.
 """
 
 from __future__ import annotations

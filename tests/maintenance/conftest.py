@@ -47,7 +47,7 @@ def result(report: dict[str, Any], task: str) -> dict[str, Any]:
 
 
 def problems(res: dict[str, Any]) -> list[str]:
-    return [f"{f['subject']}: {f['message']}" for f in res["findings"] if f["level"] != "info"]
+    return [f"{f['subject']}: {f['summary']}" for f in res["findings"] if f["severity"] != "info"]
 
 
 @pytest.fixture

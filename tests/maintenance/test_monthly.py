@@ -16,7 +16,7 @@ def test_threshold_review_finds_the_flapping_alert(maint: Maint) -> None:
     rules = {r["rule"]: r for r in res["data"]["rules"]}
     assert rules["HighRequestLatency"]["firings"] >= 40
     assert rules["OutOfMemory"]["op"] == "<" and rules["OutOfMemory"]["threshold"] == 5
-    never = [f for f in res["findings"] if f["message"].startswith("never fired")]
+    never = [f for f in res["findings"] if f["summary"].startswith("never fired")]
     assert {f["subject"] for f in never} >= {"CeleryWorkerOffline", "OutOfMemory"}
 
     maint.configure("[maintenance]\nflapping_episodes = 1000\n")
@@ -94,4 +94,4 @@ def test_prometheus_retention_review_reads_the_lab(maint: Maint) -> None:
     report = res["data"]["report"]
     assert report["flag_retention_time"] == "60d"  # the lab's flag
     assert report["retention_time"] in ("60d", "8w4d")  # runtimeinfo's spelling of it
-    assert any("flag: 60d" in f["message"] for f in res["findings"]), res["findings"]
+    assert any("flag: 60d" in f["summary"] for f in res["findings"]), res["findings"]

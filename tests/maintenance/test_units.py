@@ -44,7 +44,7 @@ def test_ingestion_findings() -> None:
     out = Outcome()
     days = {date(2026, 1, d): c for d, c in ((1, 20), (2, None), (3, 3), (4, 22))}
     ingestion_findings("app", days, 0.5, out)
-    assert [f.level for f in out.findings] == ["fail", "warn"]
+    assert [f.severity for f in out.findings] == ["critical", "warning"]
     assert index_glob("logs-{source}-%Y.%m.%d", "postfix") == "logs-postfix-*"
 
 
@@ -96,9 +96,10 @@ def test_versions_and_baselines() -> None:
     assert older("2.42.0+ds", "2.40") is False and older("8.14.1", "8.15") is True
     assert older("v10", "10.0.0") is False and older("dev", "1.0") is None
     b = Baseline(query="x", expected=1.0, tolerance=0.25)
-    assert judge(1.2, b)[0] == "info" and judge(1.3, b)[0] == "warn" and judge(1.6, b)[0] == "fail"
+    assert judge(1.2, b)[0] == "info" and judge(1.3, b)[0] == "warning"
+    assert judge(1.6, b)[0] == "critical"
     hb = Baseline(query="x", expected=0.9, tolerance=0.1, higher_is_better=True)
-    assert judge(0.95, hb)[0] == "info" and judge(0.78, hb)[0] == "warn"
+    assert judge(0.95, hb)[0] == "info" and judge(0.78, hb)[0] == "warning"
 
 
 def _result(status: str) -> TaskResult:

@@ -68,8 +68,8 @@ def test_precedence_and_provenance(tmp_path: Path) -> None:
     loaded = load(config=path, environ=env(tmp_path, OPSKIT_PROMETHEUS_TIMEOUT="7s"))
     assert loaded.settings.prometheus.url == "http://prom.file:9090"
     assert loaded.settings.prometheus.timeout.total_seconds() == 7
-    assert loaded.sources["prometheus.url"] == str(path)
-    assert loaded.sources["prometheus.timeout"] == "$OPSKIT_PROMETHEUS_TIMEOUT"
+    assert loaded.sources["prometheus.url"] == f"file {path}"
+    assert loaded.sources["prometheus.timeout"] == "env OPSKIT_PROMETHEUS_TIMEOUT"
     assert loaded.sources.get("alertmanager.url") == "default"
 
 

@@ -10,10 +10,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from opskit.config import RetentionPolicy
+from opskit.models_es import IndexFacts, SnapshotInfo
 from opskit.periods import add_months, parse_period
 from opskit.tasks.batches import batches
-from opskit.tasks.retention import IndexFacts, plan_policy
-from opskit.tasks.snapshots import SnapshotInfo, plan_prune
+from opskit.tasks.retention import plan_policy
+from opskit.tasks.snapshots import plan_prune
 from opskit.timestrings import compile_timestring
 
 days = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)).map(
