@@ -941,6 +941,20 @@ class GrafanaDouble:
             self.mutated()
         return {"message": "Organization created", "orgId": org.id}
 
+    def delete_org(self, req: Request, ident: Identity) -> Payload:
+        try:
+            org_id = int(req.params["id"])
+        except ValueError as exc:
+            raise error(400, "orgId is invalid") from exc
+        if org_id == ident.org_id:
+            raise error(400, "Can not delete org for current user")
+        with self.lock:
+            if org_id not in self.orgs:
+                raise error(404, "Failed to delete organization. ID not found")
+            del self.orgs[org_id]
+            self.mutated()
+        return {"message": "Organization deleted"}
+
     def get_user(self, req: Request, ident: Identity) -> Payload:
         admin = self.admin
         if ident.service_account:
@@ -1752,6 +1766,7 @@ ROUTES: list[Route] = [
     _route("GET", "/api/org", G.get_org, "orgs:read"),
     _route("GET", "/api/orgs", G.list_orgs, "orgs:read", server_admin=True),
     _route("POST", "/api/orgs", G.create_org, "orgs:create", server_admin=True),
+    _route("DELETE", "/api/orgs/{id}", G.delete_org, "orgs:delete", server_admin=True),
     _route("GET", "/api/user", G.get_user),
     _route("PUT", "/api/user/password", G.change_password),
     _route("GET", "/api/frontend/settings", G.frontend_settings),

@@ -40,6 +40,7 @@ COMMANDS = {
     "retention": "opskit.commands.retention:retention",
     "maintenance": "opskit.commands.maintenance:maintenance",
     "schedule": "opskit.commands.schedule:schedule",
+    "drill": "opskit.commands.drill:drill",
 }
 HELP = {
     "status": "One summary of the whole stack; exit code says how it is.",
@@ -62,6 +63,7 @@ HELP = {
     "retention": "Index retention policies (plan, apply) and Prometheus retention sizing.",
     "maintenance": "Weekly, monthly and quarterly checklists: checks, reports, metrics.",
     "schedule": "Run the maintenance schedule, or print crontab / systemd entries.",
+    "drill": "Restore drills: restore backups into scratch space, compare, clean up.",
 }
 
 

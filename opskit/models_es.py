@@ -6,6 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+# snapshot metadata opskit writes (`{"opskit": {"kind": ..., "policy": ...}}`)
+KIND_BACKUP = "backup"  # ordinary backups, and every snapshot without opskit metadata
+KIND_ARCHIVE = "archive"  # retention's snapshot-first snapshots: the last copy of old data
+
+
+def opskit_metadata(kind: str, policy: str | None = None) -> dict[str, Any]:
+    """The `metadata` opskit puts on a snapshot it takes."""
+    mark: dict[str, Any] = {"kind": kind}
+    if policy is not None:
+        mark["policy"] = policy
+    return {"opskit": mark}
 
 
 @dataclass
@@ -20,10 +33,42 @@ class SnapshotInfo:
     shards_failed: int
     failures: list[str] = field(default_factory=list)
     reason: str | None = None
+    # "backup" | "archive": from the snapshot's metadata; other tools' snapshots are backups
+    kind: str = KIND_BACKUP
+    policy: str | None = None  # the retention policy of an archive
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.state == "SUCCESS" and self.shards_failed == 0
+
+
+def kind_of(metadata: object) -> tuple[str, str | None]:
+    """(kind, policy) from a snapshot's metadata; anything not opskit's is a backup."""
+    mark = metadata.get("opskit") if isinstance(metadata, dict) else None
+    if isinstance(mark, dict) and mark.get("kind") == KIND_ARCHIVE:
+        policy = mark.get("policy")
+        return KIND_ARCHIVE, str(policy) if policy is not None else None
+    return KIND_BACKUP, None
+
+
+@dataclass
+class RunningSnapshot:
+    """A snapshot in progress (`GET _snapshot/_status`) and the indices it is copying."""
+
+    repository: str
+    name: str
+    state: str
+    indices: list[str]
+
+
+@dataclass
+class RunningRestore:
+    """An index being recovered from a snapshot (`GET _recovery?active_only=true`)."""
+
+    index: str
+    repository: str
+    snapshot: str
 
 
 @dataclass

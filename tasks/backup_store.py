@@ -5,6 +5,12 @@ A backup is written into a hidden `.<name>.partial-<pid>` directory beside its f
 and renamed only once every file and the manifest are on disk (fsynced), so an
 interrupted run leaves nothing that looks like a complete backup and never touches the
 others. `list_backups` and `prune` only ever consider complete, final-named directories.
+
+Two different words, kept apart: an *interrupted* backup is a partial directory a run
+never finished (no manifest; `BackupListing.incomplete`, safe to delete, never restored
+from); a *complete: false* backup is a finished backup whose manifest names objects the
+source failed to give (`LocalBackup.complete`, `missing`): it is listed, restorable (the
+restore plan warns), and `prune` never deletes the newest complete backup of a kind for it.
 """
 
 from __future__ import annotations
@@ -126,6 +132,8 @@ class LocalBackup:
     counts: dict[str, int]
     size_bytes: int
     manifest: dict[str, Any] = field(repr=False, default_factory=dict)
+    complete: bool = True  # False: the manifest names objects the backup lacks
+    missing: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +153,32 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise UsageError(f"{path}: {MANIFEST} has no file list")
     return data
+
+
+def missing_objects(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pure: the objects a finished backup's manifest says it lacks ({kind, uid, name,
+    error}); none for manifests written before `missing` existed."""
+    missing = manifest.get("missing")
+    if not isinstance(missing, list):
+        return []
+    return [m for m in missing if isinstance(m, dict)]
+
+
+def is_complete(manifest: dict[str, Any]) -> bool:
+    """Pure: whether a finished backup holds everything the source had: `complete` is not
+    false and nothing is missing. Manifests without the key (before issue 15) were only
+    ever written for complete backups."""
+    return manifest.get("complete") is not False and not missing_objects(manifest)
+
+
+def describe_missing(missing: list[dict[str, Any]], limit: int = 3) -> str:
+    """Pure: `dashboard gen-030 (Generated 030): HTTP 500...; ...` for one line."""
+    shown = []
+    for m in missing[:limit]:
+        name = f" ({m.get('name')})" if m.get("name") else ""
+        shown.append(f"{m.get('kind', '?')} {m.get('uid') or '?'}{name}: {m.get('error', '')}")
+    more = f" (+{len(missing) - limit} more)" if len(missing) > limit else ""
+    return "; ".join(shown) + more
 
 
 def _dir_size(path: Path) -> int:
@@ -185,6 +219,8 @@ def list_backups(directory: Path, kind: str | None = None) -> BackupListing:
                     dict(counts) if isinstance(counts, dict) else {},
                     _dir_size(entry),
                     manifest,
+                    is_complete(manifest),
+                    missing_objects(manifest),
                 )
             )
     backups.sort(key=_age_order)
@@ -204,13 +240,15 @@ class PruneResult:
 
 @dataclass
 class PrunePlan(Plan[Path, PruneResult]):
-    """The newest `keep_last` complete backups of each kind stay, the older ones go;
-    `apply(directory)` deletes them there."""
+    """The newest `keep_last` backups of each kind stay, the older ones go, except the
+    newest one with `complete` (when those kept all lack objects); `apply(directory)`
+    deletes them there."""
 
     directory: Path  # where the backups were listed
     keep_last: int
     keep: list[str]
     delete: list[str]
+    kept_complete: list[str] = field(default_factory=list)  # kept as the newest complete one
 
     @property
     def title(self) -> str:
@@ -223,7 +261,16 @@ class PrunePlan(Plan[Path, PruneResult]):
         ]
 
     def kept(self) -> list[Change]:
-        return [Change("keep", name, f"among the newest {self.keep_last}") for name in self.keep]
+        return [
+            Change(
+                "keep",
+                name,
+                "the newest complete backup (the newer ones lack objects)"
+                if name in self.kept_complete
+                else f"among the newest {self.keep_last}",
+            )
+            for name in self.keep
+        ]
 
     def dry_run(self) -> PruneResult:
         """The report of a dry run: what would be kept and deleted."""
@@ -248,11 +295,19 @@ def prune_plan(directory: Path, keep_last: int) -> PrunePlan:
     listing = list_backups(directory)
     keep: list[str] = []
     delete: list[str] = []
+    kept_complete: list[str] = []
     for kind in sorted({b.kind for b in listing.backups}):
-        mine = [b.name for b in listing.backups if b.kind == kind]
-        keep += mine[-keep_last:]
-        delete += mine[:-keep_last]
-    return PrunePlan(directory, keep_last, keep, delete)
+        mine = [b for b in listing.backups if b.kind == kind]
+        newest, older = mine[-keep_last:], mine[:-keep_last]
+        if not any(b.complete for b in newest):
+            rescue = next((b for b in reversed(older) if b.complete), None)
+            if rescue is not None:  # never leave only backups that lack objects
+                older.remove(rescue)
+                kept_complete.append(rescue.name)
+                newest = [rescue, *newest]
+        keep += [b.name for b in newest]
+        delete += [b.name for b in older]
+    return PrunePlan(directory, keep_last, keep, delete, kept_complete)
 
 
 def resolve(spec: str, directory: Path, kind: str) -> Path:

@@ -3,19 +3,22 @@
 `plan_restore` is pure: which snapshot indices are restored under which names, and which
 of those names are open indices today (conflicts). The `RestorePlan` lists closing the
 conflicts among its changes, so the command asks before it (or refuses without --yes);
-`restore` closes them, restores, waits for the shards to recover and counts documents.
+`restore` waits for any running snapshot or restore touching the snapshot or the target
+indices, closes the conflicts, restores, waits for the shards to recover and counts
+documents.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opskit.errors import NotFound, UsageError
 from opskit.plan import Change, Plan
 from opskit.tasks.batches import batches, index_states
+from opskit.tasks.snapshots import WAIT_RUNNING, WaitFn, wait_until_idle
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
@@ -36,6 +39,8 @@ class RestorePlan(Plan["ElasticsearchClient", "RestoreResult"]):
     rename_pattern: str | None = None
     rename_replacement: str | None = None
     include_global_state: bool = False
+    wait_running: float = field(default=WAIT_RUNNING, compare=False)
+    on_wait: WaitFn | None = field(default=None, compare=False, repr=False)
 
     @property
     def conflicts(self) -> list[RestoreTarget]:
@@ -153,6 +158,11 @@ async def restore(
             f"would restore over open index(es) {', '.join(conflicts)}: rename "
             "(--rename-pattern/--rename-replacement) or close them first (--yes)"
         )
+    await wait_until_idle(
+        es, indices=[t.target for t in plan.targets],
+        snapshots=[(plan.repository, plan.snapshot)],
+        wait=plan.wait_running, on_wait=plan.on_wait,
+    )  # fmt: skip
     for batch in batches(conflicts):
         await es.close_indices(batch)
     await es.restore_snapshot(

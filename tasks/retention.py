@@ -5,7 +5,9 @@ the whole period it names, e.g. the whole day, lies before the cutoff) or from t
 creation date. Data streams, hidden and system indices are never selected by a pattern,
 only by their exact name; names without a parseable date are left alone and reported.
 With `snapshot_first`, an index is acted on only when a snapshot taken in this run that
-contains it was verified SUCCESS.
+contains it was verified SUCCESS; that snapshot is marked an archive (its metadata), so
+`snapshots prune` keeps it for the archive window, not by the backup tiers. Before
+deleting or closing, a running snapshot or restore of those indices is waited for.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from opskit.config import RetentionPolicy
 from opskit.errors import BackendError, NotFound
-from opskit.models_es import IndexFacts, SnapshotInfo
+from opskit.models_es import KIND_ARCHIVE, IndexFacts, SnapshotInfo, opskit_metadata
 from opskit.periods import parse_period
 from opskit.plan import Change, Plan
 from opskit.tasks.batches import batches, index_states
-from opskit.tasks.snapshots import ProgressFn, ensure_repository, snapshot_name, take_snapshot
+from opskit.tasks.snapshots import (
+    WAIT_RUNNING,
+    ProgressFn,
+    RedIndices,
+    WaitFn,
+    ensure_repository,
+    snapshot_name,
+    take_snapshot,
+    wait_until_idle,
+)
 from opskit.timestrings import compile_timestring
 
 if TYPE_CHECKING:
@@ -61,6 +72,9 @@ class RetentionPlan(Plan["ElasticsearchClient", "ApplyResult"]):
     policies: list[PolicyPlan]
     repository: str = ""
     location: str | None = None
+    # seconds to wait for a running snapshot/restore of the indices before acting
+    wait_running: float = field(default=WAIT_RUNNING, compare=False)
+    on_wait: WaitFn | None = field(default=None, compare=False, repr=False)
 
     @property
     def title(self) -> str:
@@ -76,7 +90,7 @@ class RetentionPlan(Plan["ElasticsearchClient", "ApplyResult"]):
                     Change(
                         "snapshot",
                         f"{len(p.act)} index(es) into repository {self.repository}",
-                        f"{p.policy}: only indices in a verified SUCCESS snapshot go on",
+                        f"{p.policy}: an archive; only indices in it, verified SUCCESS, go on",
                     )
                 )
             out.extend(Change(p.action, d.index, f"{p.policy}: {d.reason}") for d in p.act)
@@ -257,7 +271,9 @@ async def apply_plan(
 ) -> ApplyResult:
     outcomes = []
     for p in plan.policies:
-        outcomes.append(await apply_policy(es, p, repository, on_progress))
+        outcomes.append(
+            await apply_policy(es, p, repository, on_progress, plan.wait_running, plan.on_wait)
+        )
     return ApplyResult(plan.now, outcomes)
 
 
@@ -266,7 +282,11 @@ async def apply_policy(
     plan: PolicyPlan,
     repository: str,
     on_progress: ProgressFn | None = None,
+    wait_running: float = WAIT_RUNNING,
+    on_wait: WaitFn | None = None,
 ) -> PolicyOutcome:
+    """Snapshot first where the policy says so, wait for running snapshots and restores
+    of the indices (StillRunning after `wait_running` seconds), then act."""
     targets = [d.index for d in plan.act]
     out = PolicyOutcome(plan.policy, plan.action, targets)
     if not targets:
@@ -274,6 +294,8 @@ async def apply_policy(
     if plan.snapshot_first:
         targets = await _protect(es, plan, repository, targets, out, on_progress)
     if targets:
+        if plan.action in ("delete", "close"):
+            await wait_until_idle(es, indices=targets, wait=wait_running, on_wait=on_wait)
         await _act(es, plan.action, targets, out)
     return out
 
@@ -289,9 +311,19 @@ async def _protect(
     """Snapshot the targets; only those in a verified SUCCESS snapshot may go ahead."""
     name = snapshot_name(f"retention-{plan.policy}-%Y.%m.%d-%H%M%S-%f")
     try:
-        info = await take_snapshot(es, repository, name, targets, on_progress=on_progress)
+        info = await take_snapshot(
+            es, repository, name, targets, on_progress=on_progress,
+            metadata=opskit_metadata(KIND_ARCHIVE, plan.policy),
+        )  # fmt: skip
     except BackendError as exc:
         out.snapshot_error = exc.reason
+        out.not_protected = list(targets)
+        return []
+    except RedIndices as exc:
+        out.snapshot_error = (
+            f"snapshot {name} not taken: red index(es) (unassigned primary shards): "
+            f"{', '.join(exc.indices)}; fix their allocation or leave them out of the policy"
+        )
         out.not_protected = list(targets)
         return []
     out.snapshot = info

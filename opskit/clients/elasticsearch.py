@@ -17,7 +17,15 @@ from opskit.errors import (
     OpskitError,
 )
 from opskit.models import ClusterHealth, EsNode, Index, NodeHeap, Shard
-from opskit.models_es import IndexFacts, Repository, SnapshotInfo, SnapshotProgress
+from opskit.models_es import (
+    IndexFacts,
+    Repository,
+    RunningRestore,
+    RunningSnapshot,
+    SnapshotInfo,
+    SnapshotProgress,
+    kind_of,
+)
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
@@ -343,9 +351,13 @@ class ElasticsearchClient:
         indices: list[str] | None = None,
         include_global_state: bool = False,
         partial: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Start a snapshot without waiting for it (all indices when `indices` is empty)."""
+        """Start a snapshot without waiting for it (all indices when `indices` is empty),
+        with `metadata` stored in the snapshot (opskit marks backups and archives)."""
         kwargs: dict[str, Any] = {"indices": ",".join(indices)} if indices else {}
+        if metadata:
+            kwargs["metadata"] = metadata
         await self.call(
             self.es.snapshot.create,
             repository=repository,
@@ -388,6 +400,64 @@ class ElasticsearchClient:
 
         return self.parse("snapshot status", parse)
 
+    async def running_snapshots(self) -> list[RunningSnapshot]:
+        """Every snapshot in progress in any repository (`GET _snapshot/_status`), with the
+        indices each is copying."""
+        body = await self.call(self.es.snapshot.status)
+        return self.parse(
+            "snapshot status",
+            lambda: [
+                RunningSnapshot(
+                    repository=str(s.get("repository", "")),
+                    name=str(s["snapshot"]),
+                    state=str(s.get("state", "")),
+                    indices=sorted(str(i) for i in (s.get("indices") or {})),
+                )
+                for s in body.get("snapshots", [])
+            ],
+        )
+
+    async def running_restores(self) -> list[RunningRestore]:
+        """Indices being restored from a snapshot right now, one per index: the cluster
+        state's `restore` section (from the moment a restore is accepted) and active shard
+        recoveries of type SNAPSHOT (`GET _recovery?active_only=true`)."""
+        state = await self.call(self.es.cluster.state, metric="customs", filter_path="restore")
+        recovery = await self.call(
+            self.es.indices.recovery, active_only=True, expand_wildcards="all"
+        )
+
+        def parse() -> list[RunningRestore]:
+            out: dict[str, RunningRestore] = {}
+            for r in ((state or {}).get("restore") or {}).get("snapshots", []):
+                repo, snap = str(r.get("repository", "")), str(r.get("snapshot", ""))
+                for index in r.get("indices", []):
+                    out[str(index)] = RunningRestore(str(index), repo, snap)
+            for index, entry in (recovery or {}).items():
+                for shard in (entry or {}).get("shards", []):
+                    if shard.get("type") != "SNAPSHOT":
+                        continue
+                    source = shard.get("source") or {}
+                    out.setdefault(str(index), RunningRestore(
+                        str(index), str(source.get("repository", "")),
+                        str(source.get("snapshot", "")),
+                    ))  # fmt: skip
+            return sorted(out.values(), key=lambda r: r.index)
+
+        return self.parse("restores", parse)
+
+    async def red_indices(self, patterns: list[str]) -> list[str]:
+        """Those indices matching the patterns (exclusions `-pattern` allowed; none: all)
+        whose health is red. NotFound when an exactly named index is missing."""
+        body = await self.call(
+            self.es.cat.indices,
+            index=",".join(patterns) if patterns else "*",
+            format="json",
+            health="red",
+            h="index",
+            expand_wildcards="all",
+        )
+        return self.parse("indices", lambda: sorted(str(r["index"]) for r in body))
+
     async def delete_snapshots(self, repository: str, names: list[str]) -> None:
         """Delete snapshots by exact name, in one request."""
         await self.call(self.es.snapshot.delete, repository=repository, snapshot=",".join(names))
@@ -419,6 +489,42 @@ class ElasticsearchClient:
             **kwargs,
         )
 
+    async def restore_copies(
+        self, repository: str, snapshot: str, indices: list[str], rename_replacement: str
+    ) -> None:
+        """Restore copies of the indices under new names (`$1` is the old name): without
+        aliases (a copy must never join a live alias), without replicas, and outside
+        index lifecycle management. For restore drills."""
+        await self.call(
+            self.es.snapshot.restore,
+            repository=repository,
+            snapshot=snapshot,
+            indices=",".join(indices),
+            include_global_state=False,
+            include_aliases=False,
+            rename_pattern="(.+)",
+            rename_replacement=rename_replacement,
+            index_settings={"index.number_of_replicas": 0},
+            ignore_index_settings=["index.lifecycle.name"],
+            wait_for_completion=True,
+        )
+
+    async def mappings(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Each existing index's mappings (missing ones are left out)."""
+        body = await self.call(
+            self.es.indices.get_mapping,
+            index=",".join(names),
+            ignore_unavailable=True,
+            expand_wildcards="all",
+        )
+        return self.parse(
+            "mappings",
+            lambda: {
+                str(index): dict((value or {}).get("mappings") or {})
+                for index, value in (body or {}).items()
+            },
+        )
+
 
 def _millis(value: object) -> datetime | None:
     return datetime.fromtimestamp(int(str(value)) / 1000, UTC) if value else None
@@ -426,6 +532,8 @@ def _millis(value: object) -> datetime | None:
 
 def _snapshot(repository: str, s: dict[str, Any]) -> SnapshotInfo:
     shards = s.get("shards") or {}
+    metadata = s.get("metadata") or {}
+    kind, policy = kind_of(metadata)
     return SnapshotInfo(
         name=str(s["snapshot"]),
         repository=repository,
@@ -440,6 +548,9 @@ def _snapshot(repository: str, s: dict[str, Any]) -> SnapshotInfo:
             for f in s.get("failures", [])
         ],
         reason=s.get("reason"),
+        kind=kind,
+        policy=policy,
+        metadata=dict(metadata) if isinstance(metadata, dict) else {},
     )
 
 

@@ -75,6 +75,21 @@ class GrafanaClient(HttpBackend):
         body = await self.get_json("/api/org")
         return self.parse("org", lambda: Org(int(body["id"]), str(body["name"])))
 
+    # Organisations (server admin only): https://grafana.com/docs/grafana/latest/
+    # developers/http_api/org/#admin-organization-api
+
+    async def orgs(self) -> list[Org]:
+        body = await self.get_json("/api/orgs", {"perpage": 1000})
+        return self.parse("orgs", lambda: [Org(int(o["id"]), str(o["name"])) for o in body])
+
+    async def create_org(self, name: str) -> int:
+        """Create an organisation; its id."""
+        body = await self.send("POST", "/api/orgs", {"name": name})
+        return self.parse("create org", lambda: int(body["orgId"]))
+
+    async def delete_org(self, org_id: int) -> None:
+        await self.send("DELETE", f"/api/orgs/{org_id}")
+
     # ------------------------------------------------------------ backup and restore
 
     async def search_page(self, kind: str, page: int, limit: int) -> list[SearchHit]:

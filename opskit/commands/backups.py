@@ -16,7 +16,13 @@ from opskit.commands.common import (
     yes_option,
 )
 from opskit.output import console, esc, human_bytes, print_json, table, warn
-from opskit.tasks.backup_store import PruneResult, default_dir, list_backups, prune_plan
+from opskit.tasks.backup_store import (
+    PruneResult,
+    default_dir,
+    describe_missing,
+    list_backups,
+    prune_plan,
+)
 
 dir_option = click.option(
     "--dir",
@@ -50,6 +56,8 @@ def list_cmd(app: App, directory: Path | None, as_json: bool) -> int:
                         "created": b.created,
                         "counts": b.counts,
                         "size_bytes": b.size_bytes,
+                        "complete": b.complete,
+                        "missing": b.missing,
                     }
                     for b in listing.backups
                 ],
@@ -57,11 +65,17 @@ def list_cmd(app: App, directory: Path | None, as_json: bool) -> int:
             }
         )
         return 0
-    tb = table(f"backups in {listing.directory}", "name", "kind", "created", "counts", "size")
+    tb = table(
+        f"backups in {listing.directory}", "name", "kind", "created", "counts", "size", "complete"
+    )
     for b in listing.backups:
         counts = ", ".join(f"{v} {k}" for k, v in b.counts.items())
-        tb.add_row(esc(b.name), b.kind, b.created, counts, human_bytes(b.size_bytes))
+        shown = "yes" if b.complete else f"INCOMPLETE: {len(b.missing)} missing"
+        tb.add_row(esc(b.name), b.kind, b.created, counts, human_bytes(b.size_bytes), shown)
     console().print(tb)
+    for b in listing.backups:
+        if not b.complete:
+            warn(f"{b.name}: incomplete backup, lacks {describe_missing(b.missing)}")
     for path in listing.incomplete:
         warn(f"{path}: incomplete (an interrupted backup); safe to delete")
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,8 +22,16 @@ from opskit.commands.common import (
     writable,
     yes_option,
 )
+from opskit.durations import format_duration, parse_duration
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
-from opskit.models_es import RepositoryInfo, SnapshotInfo, SnapshotProgress
+from opskit.models import to_json
+from opskit.models_es import (
+    KIND_BACKUP,
+    RepositoryInfo,
+    SnapshotInfo,
+    SnapshotProgress,
+    opskit_metadata,
+)
 from opskit.output import console, esc, human_bytes, print_json, table, warn
 from opskit.periods import parse_period
 from opskit.tasks import restore as restoring
@@ -35,6 +46,50 @@ EXIT_SNAPSHOT_FAILED = 1
 repository_option = click.option(
     "--repository", help="Snapshot repository (default: elasticsearch.snapshot_repository)."
 )
+wait_running_option = click.option(
+    "--wait-running",
+    "wait_running",
+    default="5m",
+    show_default=True,
+    metavar="DURATION",
+    help="Wait this long for a running snapshot or restore of the same indices or "
+    "snapshots, then refuse (exit 75); 0: refuse at once.",
+)
+lose_last_copies_option = click.option(
+    "--lose-last-copies",
+    is_flag=True,
+    help="Delete even a snapshot holding the last copy of an index (the index is lost).",
+)
+
+
+def wait_seconds(text: str) -> float:
+    """`--wait-running` in seconds; `0` (or 0s) means do not wait."""
+    if re.fullmatch(r"0+(ms|s|m|h|d)?", text.strip()):
+        return 0.0
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--wait-running: {exc}") from None
+
+
+def wait_notice() -> snaps.WaitFn:
+    """Waiting for running work, on stderr: when what runs changes, and every 10s."""
+    last: dict[str, object] = {"what": None, "at": 0.0}
+
+    def notice(busy: list[str], waited: float, allowed: float) -> None:
+        now = time.monotonic()
+        if busy == last["what"] and now - float(str(last["at"])) < 10:
+            return
+        last.update(what=list(busy), at=now)
+        more = f" (and {len(busy) - 1} more)" if len(busy) > 1 else ""
+        print(
+            f"opskit: waiting: {busy[0]}{more} "
+            f"({format_duration(waited)} of {format_duration(allowed)})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return notice
 
 
 @contextmanager
@@ -124,7 +179,8 @@ def backup_elasticsearch(
     as_json: bool,
 ) -> int:
     """Take a snapshot (registering and verifying the repository first) and wait for it.
-    Exit 0 on SUCCESS; 1 on PARTIAL, FAILED or INCOMPATIBLE."""
+    Exit 0 on SUCCESS; 1 on PARTIAL, FAILED or INCOMPATIBLE, and when red indices stop it
+    (it names them: --partial, or leave them out with --indices '-NAME')."""
     repo = _repository(app, repository)
     name = snaps.snapshot_name(template)
     location = app.settings.elasticsearch.snapshot_location
@@ -133,12 +189,15 @@ def backup_elasticsearch(
         async with app.stack() as stack:
             es = stack.elasticsearch
             repo_info = await snaps.ensure_repository(es, repo, location)
+            mark = opskit_metadata(KIND_BACKUP)
             if no_wait:
-                await snaps.start_snapshot(es, repo, name, indices, include_global_state, partial)
+                await snaps.start_snapshot(
+                    es, repo, name, indices, include_global_state, partial, mark
+                )
                 return repo_info, None
             with snapshot_progress(not as_json) as on_progress:
                 info = await snaps.take_snapshot(
-                    es, repo, name, indices, include_global_state, partial, on_progress
+                    es, repo, name, indices, include_global_state, partial, on_progress, mark
                 )
             return repo_info, info
 
@@ -168,23 +227,30 @@ def snapshots() -> None:
 @json_option
 @pass_app
 def snapshots_list(app: App, repository: str | None, as_json: bool) -> int:
-    """Snapshots in the repository, oldest first."""
+    """Snapshots in the repository, oldest first: kind (backup or archive) and the indices
+    each holds the last copy of (in no other SUCCESS snapshot, not in the cluster)."""
     repo = _repository(app, repository)
 
-    async def go() -> list[SnapshotInfo]:
+    async def go() -> tuple[list[SnapshotInfo], set[str]]:
         async with app.stack() as stack:
-            return await snaps.list_snapshots(stack.elasticsearch, repo)
+            es = stack.elasticsearch
+            return await snaps.list_snapshots(es, repo), await snaps.cluster_indices(es)
 
-    rows = run(go())
+    rows, cluster = run(go())
+    only = snaps.sole_copies(rows, cluster)
     if as_json:
-        print_json(rows)
+        print_json([{**to_json(s), "last_copy": only.get(s.name, [])} for s in rows])
         return EXIT_OK
-    tb = table(None, "snapshot", "state", "started", "indices#", "shards#", "failed#")
+    tb = table(
+        None, "snapshot", "kind", "state", "started", "indices#", "shards#", "failed#",
+        "last copy of",
+    )  # fmt: skip
     for s in rows:
         started = f"{s.start:%Y-%m-%d %H:%M:%S}" if s.start else "-"
+        kind = f"{s.kind} ({s.policy})" if s.policy else s.kind
         tb.add_row(
-            esc(s.name), s.state, started, str(len(s.indices)), str(s.shards_total),
-            str(s.shards_failed),
+            esc(s.name), esc(kind), s.state, started, str(len(s.indices)), str(s.shards_total),
+            str(s.shards_failed), esc(", ".join(only.get(s.name, [])) or "-"),
         )  # fmt: skip
     console().print(tb)
     console().print(f"{len(rows)} snapshots in {esc(repo)}", style="dim")
@@ -194,29 +260,57 @@ def snapshots_list(app: App, repository: str | None, as_json: bool) -> int:
 @snapshots.command("delete")
 @click.argument("names", nargs=-1, required=True)
 @repository_option
+@lose_last_copies_option
+@wait_running_option
 @yes_option
 @json_option
 @pass_app
 def snapshots_delete(
-    app: App, names: tuple[str, ...], repository: str | None, yes: bool, as_json: bool
+    app: App,
+    names: tuple[str, ...],
+    repository: str | None,
+    lose_last_copies: bool,
+    wait_running: str,
+    yes: bool,
+    as_json: bool,
 ) -> int:
-    """Delete snapshots by exact name."""
+    """Delete snapshots by exact name. Refuses (exit 64) to delete a snapshot holding the
+    last copy of an index unless --lose-last-copies."""
     writable(app, "deleting snapshots")
-    plan = snaps.DeletePlan(_repository(app, repository), list(names))
-    repo = plan.repository
-    if not (yes or as_json):
-        show_changes(plan)
-    confirm(plan, yes)
+    repo = _repository(app, repository)
+    snaps.DeletePlan(repo, list(names))  # exact names, before any request
+    wait = wait_seconds(wait_running)
 
-    async def go() -> None:
+    async def go() -> snaps.DeletePlan:
         async with app.stack() as stack:
-            await plan.apply(stack.elasticsearch)
+            es = stack.elasticsearch
+            found = await snaps.list_snapshots(es, repo)
+            cluster = await snaps.cluster_indices(es)
+            plan = snaps.DeletePlan(
+                repo, list(names), found, cluster, lose_last_copies, wait, wait_notice()
+            )
+            if plan.protected:
+                first, indices = next(iter(plan.protected.items()))
+                more = len(plan.protected) - 1
+                raise UsageError(
+                    f"snapshot {first} holds the last copy of {', '.join(indices)} (not in "
+                    "the cluster, in no other SUCCESS snapshot)"
+                    + (f", and {more} more named snapshot(s) do too" if more else "")
+                    + ": nothing deleted; --lose-last-copies deletes it anyway"
+                )
+            if not (yes or as_json):
+                show_changes(plan)
+            confirm(plan, yes)
+            await plan.apply(es)
+            return plan
 
-    run(go())
+    plan = run(go())
     if as_json:
-        print_json({"repository": repo, "deleted": list(names)})
+        print_json({"repository": repo, "deleted": plan.names, "lost": plan.lost})
     else:
-        console().print(f"deleted {len(names)} snapshot(s) from {esc(repo)}")
+        console().print(f"deleted {len(plan.names)} snapshot(s) from {esc(repo)}")
+        for name, lost in plan.lost.items():
+            warn(f"deleted {name}: the last copy of {', '.join(lost)}")
     return EXIT_OK
 
 
@@ -227,6 +321,8 @@ def snapshots_delete(
 @click.option("--keep-weekly", type=click.IntRange(0), default=0, help="Newest of N ISO weeks.")
 @click.option("--keep-monthly", type=click.IntRange(0), default=0, help="Newest of N months.")
 @click.option("--older-than", help="Only snapshots older than this are candidates (e.g. 90d).")
+@lose_last_copies_option
+@wait_running_option
 @dry_run_option
 @yes_option
 @json_option
@@ -239,26 +335,35 @@ def snapshots_prune(
     keep_weekly: int,
     keep_monthly: int,
     older_than: str | None,
+    lose_last_copies: bool,
+    wait_running: str,
     dry_run: bool,
     yes: bool,
     as_json: bool,
 ) -> int:
-    """Thin snapshots out by tiers. Never deletes the newest SUCCESS snapshot, nor one in
-    progress."""
+    """Thin backups out by tiers; keep archives (retention's snapshots) for [archive] keep.
+    Never deletes the newest SUCCESS snapshot of each kind, one in progress, nor one
+    holding the last copy of an index (unless --lose-last-copies)."""
     repo = _repository(app, repository)
     try:
         period = parse_period(older_than) if older_than else None
     except ValueError as exc:
         raise UsageError(f"--older-than: {exc}") from None
+    archive_keep = parse_period(app.settings.archive.keep)
+    wait = wait_seconds(wait_running)
     if not dry_run:
         writable(app, "pruning snapshots")
 
     async def plan_it(es: ElasticsearchClient) -> snaps.PrunePlan:
         found = await snaps.list_snapshots(es, repo)
-        return snaps.plan_prune(
+        cluster = await snaps.cluster_indices(es)
+        plan = snaps.plan_prune(
             repo, found, datetime.now(UTC), keep_last, keep_daily, keep_weekly, keep_monthly,
-            period,
+            period, cluster=cluster, archive_keep=archive_keep,
+            lose_last_copies=lose_last_copies,
         )  # fmt: skip
+        plan.wait_running, plan.on_wait = wait, wait_notice()
+        return plan
 
     async def go() -> snaps.PrunePlan:
         async with app.stack() as stack:
@@ -277,10 +382,11 @@ def snapshots_prune(
         return EXIT_OK
     out = console()
     for d in plan.keep:
-        out.print(f"keep    {esc(d.name)}  {d.state}  ({', '.join(d.reasons)})")
+        out.print(f"keep    {esc(d.name)}  {d.kind}  {d.state}  ({esc(', '.join(d.reasons))})")
     verb = "would delete" if dry_run else "deleted"
     for d in plan.delete:
-        out.print(f"{verb}  {esc(d.name)}  {d.state}", style="yellow")
+        lost = f"  LAST COPY of {esc(', '.join(d.last_copy))}" if d.last_copy else ""
+        out.print(f"{verb}  {esc(d.name)}  {d.kind}  {d.state}{lost}", style="yellow")
     if not plan.delete:
         out.print("nothing to do")
     return EXIT_OK
@@ -302,6 +408,7 @@ def _plan_json(plan: snaps.PrunePlan) -> dict[str, object]:
 @click.option("--include-global-state", is_flag=True, help="Also restore cluster state.")
 @click.option("--dry-run", is_flag=True, help="Show what would be restored, and conflicts.")
 @click.option("--yes", is_flag=True, help="Close open indices that would be overwritten.")
+@wait_running_option
 @json_option
 @pass_app
 def restore_elasticsearch(
@@ -314,6 +421,7 @@ def restore_elasticsearch(
     include_global_state: bool,
     dry_run: bool,
     yes: bool,
+    wait_running: str,
     as_json: bool,
 ) -> int:
     """Restore indices from a snapshot; refuses to overwrite an open index unless renamed or
@@ -321,6 +429,7 @@ def restore_elasticsearch(
     if (rename_pattern is None) != (rename_replacement is None):
         raise UsageError("--rename-pattern and --rename-replacement go together")
     repo = _repository(app, repository)
+    wait = wait_seconds(wait_running)
     if not dry_run:
         writable(app, "restoring a snapshot")
 
@@ -333,6 +442,7 @@ def restore_elasticsearch(
             )  # fmt: skip
             if dry_run:
                 return plan
+            plan.wait_running, plan.on_wait = wait, wait_notice()
             if plan.conflicts:  # restoring over an open index is the destructive part
                 if not (yes or as_json):
                     _show_restore_plan(plan)

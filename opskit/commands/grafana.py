@@ -21,10 +21,10 @@ from opskit.commands.common import (
     yes_option,
 )
 from opskit.config import Settings
-from opskit.errors import AuthFailed
+from opskit.errors import EXIT_CRITICAL, AuthFailed
 from opskit.output import console, esc, human_bytes, print_json, table
 from opskit.stack import Stack
-from opskit.tasks.backup_store import default_dir, resolve
+from opskit.tasks.backup_store import default_dir, describe_missing, missing_objects, resolve
 from opskit.tasks.grafana_backup import GrafanaBackupResult, Progress, backup_grafana
 from opskit.tasks.grafana_restore import (
     RestorePlan,
@@ -113,7 +113,10 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
 def backup_grafana_cmd(
     app: App, out: Path | None, org_id: int | None, page_size: int, as_json: bool
 ) -> int:
-    """Back up every folder, dashboard and data source (without secrets) of one org."""
+    """Back up every folder, dashboard and data source (without secrets) of one org.
+
+    Exit 0 complete; 2 finished but incomplete (objects Grafana failed to give are named
+    in the manifest's `missing`)."""
     settings = with_org(app.settings, org_id)
     directory = out or default_dir(settings.backup.dir)
     with progress_bar(not as_json) as progress:
@@ -128,23 +131,37 @@ def backup_grafana_cmd(
                 url=settings.grafana.url,
             ),
         )
+    # An incomplete backup is a critical finding about the backup (2), not a backend that
+    # stopped the command (5): the backup ran to the end and is on disk, minus `missing`.
+    code = 0 if result.complete else EXIT_CRITICAL
     if as_json:
-        print_json(result)
-        return 0
+        print_json({**vars(result), "exit_code": code})
+        return code
     c = result.counts
     console().print(
-        f"backup [bold]{esc(result.path)}[/]: {c['dashboards']} dashboards, {c['folders']} "
+        f"backup [bold]{esc(result.path)}[/]{'' if result.complete else ' [bold]INCOMPLETE[/]'}:"
+        f" {c['dashboards']} dashboards, {c['folders']} "
         f"folders, {c['datasources']} data sources from Grafana {esc(result.grafana_version)} "
         f"(org {esc(result.org.name)}), {human_bytes(result.size_bytes)} "
         f"in {result.seconds:.1f}s"
     )
+    for m in result.missing:
+        print(f"opskit: missing: {describe_missing([m])}", file=sys.stderr)
+    if not result.complete:
+        print(
+            f"opskit: backup incomplete: {len(result.missing)} object(s) could not be read"
+            " (listed in its manifest as missing)",
+            file=sys.stderr,
+        )
     print(f"opskit: note: {result.notes[0]}", file=sys.stderr)
-    return 0
+    return code
 
 
-def plan_json(plan: RestorePlan) -> dict[str, Any]:
+def plan_json(plan: RestorePlan, missing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "backup": str(plan.backup),
+        "backup_complete": not missing,
+        "backup_missing": missing or [],
         "overwrite": plan.overwrite,
         "folder_map": plan.folder_map,
         "folders": [
@@ -250,11 +267,18 @@ def restore_grafana_cmd(
         settings,
         lambda stack: plan_restore(stack.grafana, loaded, overwrite, mapping, into=into),
     )
+    missing = missing_objects(loaded.manifest)
     if not as_json:
         show_plan(plan)
+    if missing:  # restorable, but not everything the source had: say what is not there
+        print(
+            f"opskit: warning: this backup is incomplete, {len(missing)} object(s) were not"
+            f" backed up and will not be restored: {describe_missing(missing, 10)}",
+            file=sys.stderr,
+        )
     if dry_run:
         if as_json:
-            print_json({"dry_run": True, "plan": plan_json(plan)})
+            print_json({"dry_run": True, "plan": plan_json(plan, missing)})
         return 0
     confirm(plan, yes)
     result = on_grafana(app, settings, lambda stack: plan.apply(stack.grafana))
@@ -268,7 +292,7 @@ def restore_grafana_cmd(
                 "verified": result.verified,
                 "failures": result.failures,
                 "exit_code": result.exit_code,
-                "plan": plan_json(plan),
+                "plan": plan_json(plan, missing),
             }
         )
     else:

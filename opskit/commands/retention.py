@@ -16,7 +16,13 @@ from opskit.commands.common import (
     writable,
     yes_option,
 )
-from opskit.commands.es_backup import show_snapshot, snapshot_progress
+from opskit.commands.es_backup import (
+    show_snapshot,
+    snapshot_progress,
+    wait_notice,
+    wait_running_option,
+    wait_seconds,
+)
 from opskit.config import RetentionPolicy
 from opskit.errors import EXIT_OK, EXIT_WARNING, UsageError
 from opskit.output import console, esc, print_json
@@ -83,9 +89,17 @@ def _plan_data(plan: ret.RetentionPlan) -> dict[str, object]:
 
 
 def execute(
-    app: App, policies: list[RetentionPolicy], dry_run: bool, yes: bool, as_json: bool
+    app: App,
+    policies: list[RetentionPolicy],
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    wait_running: str = "5m",
 ) -> int:
-    """Plan, confirm, apply; shared by `apply` and the one-off `elasticsearch` form."""
+    """Plan, confirm, apply; shared by `apply` and the one-off `elasticsearch` form. A
+    snapshot or restore of the indices still running after `wait_running` stops it before
+    it deletes or closes anything (exit 75)."""
+    wait = wait_seconds(wait_running)
     if not dry_run:
         writable(app, "applying retention")
     repository = app.settings.elasticsearch.snapshot_repository
@@ -96,6 +110,7 @@ def execute(
             es = stack.elasticsearch
             facts = await ret.index_facts(es, [p.pattern for p in policies])
             plan = ret.plan_all(policies, facts, datetime.now(UTC), repository, location)
+            plan.wait_running, plan.on_wait = wait, wait_notice()
             if dry_run or plan.empty:
                 return plan, None
             if not as_json:
@@ -139,13 +154,16 @@ def _show_result(result: ret.ApplyResult) -> None:
 
 @retention.command("apply")
 @click.option("--policy", "names", multiple=True, help="Only this policy (repeatable).")
+@wait_running_option
 @dry_run_option
 @yes_option
 @json_option
 @pass_app
-def apply_cmd(app: App, names: tuple[str, ...], dry_run: bool, yes: bool, as_json: bool) -> int:
+def apply_cmd(
+    app: App, names: tuple[str, ...], wait_running: str, dry_run: bool, yes: bool, as_json: bool
+) -> int:
     """Apply the configured policies. Exit 1 when anything planned was not done."""
-    return execute(app, _policies(app, names), dry_run, yes, as_json)
+    return execute(app, _policies(app, names), dry_run, yes, as_json, wait_running)
 
 
 @retention.command("elasticsearch")
@@ -164,6 +182,7 @@ def apply_cmd(app: App, names: tuple[str, ...], dry_run: bool, yes: bool, as_jso
     help="Date in the index name; '' to use the creation date.",
 )
 @click.option("--snapshot-first", is_flag=True, help="Act only on indices in a SUCCESS snapshot.")
+@wait_running_option
 @dry_run_option
 @yes_option
 @json_option
@@ -175,6 +194,7 @@ def one_off(
     action: str,
     timestring: str,
     snapshot_first: bool,
+    wait_running: str,
     dry_run: bool,
     yes: bool,
     as_json: bool,
@@ -194,7 +214,7 @@ def one_off(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UsageError(f"{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
-    return execute(app, [policy], dry_run, yes, as_json)
+    return execute(app, [policy], dry_run, yes, as_json, wait_running)
 
 
 @retention.command("prometheus")

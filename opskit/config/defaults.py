@@ -9,6 +9,10 @@ from typing import Any
 
 README_LOG_SOURCES = ["email-service", "celery-worker", "postgresql", "postfix", "dovecot"]
 
+# `[archive] keep`: how long retention's archive snapshots are kept (the monitoring
+# README's "archive old logs to cold storage": a year)
+DEFAULT_ARCHIVE_KEEP = "365d"
+
 DEFAULT_MIN_VERSIONS = {
     "prometheus": "2.40",
     "alertmanager": "0.25",

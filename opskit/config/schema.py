@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from opskit.config.defaults import DEFAULT_MIN_VERSIONS, README_LOG_SOURCES
+from opskit.config.defaults import DEFAULT_ARCHIVE_KEEP, DEFAULT_MIN_VERSIONS, README_LOG_SOURCES
 from opskit.durations import from_seconds, parse_duration
 from opskit.exporters import SIGNALS
 from opskit.periods import parse_period
@@ -155,6 +155,19 @@ class RetentionPolicy(_Strict):
     def _valid_pattern(cls, value: str) -> str:
         if not value.strip() or value.strip() in ("*", "_all") or "," in value:
             raise ValueError(f"pattern {value!r}: one index pattern, narrower than '*'")
+        return value.strip()
+
+
+class ArchiveSettings(_Strict):
+    """`[archive]`: retention's snapshot-first snapshots (archives) are kept by
+    `opskit snapshots prune` while younger than `keep`, whatever the backup tiers say."""
+
+    keep: str = DEFAULT_ARCHIVE_KEEP
+
+    @field_validator("keep")
+    @classmethod
+    def _valid_keep(cls, value: str) -> str:
+        parse_period(value)
         return value.strip()
 
 
@@ -304,6 +317,7 @@ class Settings(_Strict):
     doctor: Doctor = Field(default_factory=Doctor)
     retention: list[RetentionPolicy] = Field(default_factory=list)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     baselines: dict[str, Baseline] = Field(default_factory=dict)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

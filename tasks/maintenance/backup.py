@@ -11,6 +11,7 @@ SNAPSHOT_TEMPLATE = "maintenance-%Y.%m.%d-%H%M%S"
 
 
 async def snapshot_part(ctx: TaskContext, out: Outcome) -> None:
+    from opskit.models_es import KIND_BACKUP, opskit_metadata
     from opskit.tasks.snapshots import ensure_repository, snapshot_name, take_snapshot
 
     cfg = ctx.settings.elasticsearch
@@ -26,7 +27,8 @@ async def snapshot_part(ctx: TaskContext, out: Outcome) -> None:
     await ensure_repository(es, cfg.snapshot_repository, cfg.snapshot_location)
     name = snapshot_name(SNAPSHOT_TEMPLATE)
     ctx.note(f"snapshot {name}")
-    info = await take_snapshot(es, cfg.snapshot_repository, name, indices or None)
+    mark = opskit_metadata(KIND_BACKUP)
+    info = await take_snapshot(es, cfg.snapshot_repository, name, indices or None, metadata=mark)
     out.data["snapshot"] = {
         "repository": info.repository,
         "name": info.name,
@@ -47,7 +49,12 @@ async def snapshot_part(ctx: TaskContext, out: Outcome) -> None:
 
 
 async def grafana_part(ctx: TaskContext, out: Outcome) -> None:
-    from opskit.tasks.backup_store import default_dir, read_manifest, verify_checksums
+    from opskit.tasks.backup_store import (
+        default_dir,
+        describe_missing,
+        read_manifest,
+        verify_checksums,
+    )
     from opskit.tasks.grafana_backup import backup_grafana
 
     directory = default_dir(ctx.settings.backup.dir)
@@ -60,6 +67,9 @@ async def grafana_part(ctx: TaskContext, out: Outcome) -> None:
     out.data["grafana"] = {"path": str(result.path), "counts": result.counts}
     if problems:
         out.add("critical", "grafana", f"backup {result.name} does not verify: {problems[0]}")
+    elif not result.complete:
+        missing = describe_missing(result.missing)
+        out.add("critical", "grafana", f"backup {result.name} incomplete: {missing}")
     else:
         counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
         out.add("info", "grafana", f"backup {result.name} verified ({counts})")

@@ -37,6 +37,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "opskit.tasks.maintenance.security",
         "opskit.tasks.maintenance.capacity",
         "opskit.tasks.maintenance.versions",
+        "opskit.tasks.maintenance.drills",
     ),
 }
 

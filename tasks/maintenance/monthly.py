@@ -23,8 +23,12 @@ def history_step(window: timedelta, step: timedelta) -> timedelta:
     return max(step, window / MAX_POINTS)
 
 
-async def distribution(ctx: TaskContext, t: Threshold, days: int) -> dict[str, float | None]:
-    """Quantiles of the threshold's left-hand side over `days` (1-hour subquery)."""
+async def distribution(
+    ctx: TaskContext, t: Threshold, days: int, step: timedelta = timedelta(minutes=5)
+) -> dict[str, float | None]:
+    """Quantiles of the threshold's left-hand side over `days` (1-hour subquery). When that
+    sees under `MIN_HOURS` points, `seen_hours` is how much of the window had data at
+    `step` resolution (a young series, or one shorter than an hour between two hours)."""
     agg = "max" if t.op in (">", ">=") else "min"
     window = f"[{days}d:1h]"
     exprs = {
@@ -41,22 +45,53 @@ async def distribution(ctx: TaskContext, t: Threshold, days: int) -> dict[str, f
     for key, samples in zip(exprs, answers, strict=True):
         value = samples[0].value if samples else math.nan
         out[key] = round(value, 6) if math.isfinite(value) else None
+    if (out["hours"] or 0) < MIN_HOURS:
+        seconds = max(int(step.total_seconds()), 1)
+        fine = f"max(count_over_time(({t.lhs})[{days}d:{seconds}s]))"
+        samples = await prom.query(fine, ctx.now)
+        count = samples[0].value if samples else math.nan
+        out["seen_hours"] = round(count * seconds / 3600, 2) if math.isfinite(count) else 0.0
     return out
 
 
-def place(t: Threshold, dist: dict[str, float | None]) -> tuple[Severity, str]:
-    """Pure: (level, sentence) for where a threshold sits in the observed distribution."""
+def span(hours: float) -> str:
+    """Pure: 2h, 1.5h, 25m."""
+    return f"{hours * 60:.0f}m" if hours < 1 else f"{round(hours, 1):g}h"
+
+
+def place(
+    t: Threshold, dist: dict[str, float | None], fired: bool = False, days: int = 30
+) -> tuple[Severity, str]:
+    """Pure: (level, sentence) for where a threshold sits in the observed distribution.
+    `fired`: the rule fired in the window (from ALERTS), so its expression had data and it
+    can fire: never "cannot fire" then, whatever the hourly subquery saw. `days`: the window."""
     p50, p95, p99, top, bottom = (dist[k] for k in ("p50", "p95", "p99", "max", "min"))
-    if p50 is None or top is None or bottom is None:
-        return "warning", "no data for the expression in the review window: the rule cannot fire"
-    if (dist.get("hours") or 0) < MIN_HOURS:
-        return (
-            "info",
-            f"only {dist.get('hours') or 0:g} hour(s) of the expression: too few to judge",
-        )
+    hours = dist.get("hours") or 0.0
+    had = max(hours, dist.get("seen_hours") or 0.0)  # hours of data, at the finer step too
+    if p50 is None or top is None or bottom is None or hours < MIN_HOURS:
+        if had > 0:
+            return (
+                "info",
+                f"only {span(had)} of data in the {days}d window: too little to judge the"
+                " threshold",
+            )
+        if fired:
+            return (
+                "info",
+                f"the rule fired, but its expression left no samples in the {days}d window"
+                " (a series younger or shorter than the review's step): too little to judge"
+                " the threshold",
+            )
+        return "warning", f"no data for the expression in the {days}d window: the rule cannot fire"
     upper = t.op in (">", ">=")
     shown = f"threshold {t.value:g}; observed p50 {p50:g}, p95 {p95:g}, p99 {p99:g}, max {top:g}"
     if (t.value < p50) if upper else (t.value > p50):
+        if not fired:
+            return (
+                "warning",
+                f"{shown}: the condition holds most of the time, yet the rule never fired in"
+                " the window (is the rule newer than the data, or its `for:` too long?)",
+            )
         return "warning", f"{shown}: the condition holds most of the time"
     if (t.value > top) if upper else (t.value < bottom):
         return "info", f"{shown}: never reached in the window"
@@ -97,12 +132,13 @@ async def alert_thresholds(ctx: TaskContext) -> Outcome:
         out.add(level, rule.name, verdict, group=rule.group)
         row: dict[str, object] = {"rule": rule.name, "verdict": verdict}
         threshold = split_threshold(rule.query)
+        h = history.get(rule.name)
         if threshold is not None:
-            dist = await distribution(ctx, threshold, opts.review_days)
-            tlevel, sentence = place(threshold, dist)
+            dist = await distribution(ctx, threshold, opts.review_days, opts.history_step)
+            fired = h is not None and h.episodes > 0
+            tlevel, sentence = place(threshold, dist, fired, opts.review_days)
             out.add(tlevel, rule.name, sentence, threshold=threshold.value)
             row.update(threshold=threshold.value, op=threshold.op, distribution=dist)
-        h = history.get(rule.name)
         row.update(firings=h.episodes if h else 0, hours_firing=h.firing_hours if h else 0.0)
         rows.append(row)
     out.data = {"window_days": opts.review_days, "rules": rows}

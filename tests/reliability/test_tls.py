@@ -40,7 +40,7 @@ def test_unknown_ca_fails_by_default_naming_the_host(lab: Lab) -> None:
 
 def test_ca_bundle_makes_it_pass(lab: Lab) -> None:
     proc = lab.opskit("targets", "--json", env=with_ca(lab))
-    assert proc.returncode == 1, proc.stderr  # 1: the lab's email-service target is down
+    assert proc.returncode == 2, proc.stderr  # 2: the lab's email-service target is down
     assert {t["job"] for t in json.loads(proc.stdout)} >= {"prometheus", "node"}
     es = lab.opskit("indices", "--pattern", "logs-postfix-*", "--json", env=with_ca(lab))
     assert es.returncode == 0, es.stderr
@@ -54,7 +54,7 @@ def test_ca_bundle_makes_it_pass(lab: Lab) -> None:
 def test_verify_false_works_and_warns(lab: Lab) -> None:
     env = tls_env(lab, OPSKIT_PROMETHEUS_VERIFY="false", OPSKIT_ELASTICSEARCH_VERIFY="false")
     proc = lab.opskit("targets", env=env)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # the down email-service target
     assert "TLS verification is off for prometheus" in proc.stderr
     es = lab.opskit("cluster", env=env)
     assert es.returncode in (0, 1), es.stderr

@@ -55,6 +55,15 @@ class FakeEs:
     async def snapshot(self, repository: str, name: str) -> SnapshotInfo:
         return self.snap
 
+    async def running_snapshots(self) -> list[Any]:
+        return []
+
+    async def running_restores(self) -> list[Any]:
+        return []
+
+    async def red_indices(self, patterns: list[str]) -> list[str]:
+        return []
+
 
 def es(fake: FakeEs) -> Any:
     return cast(Any, fake)
