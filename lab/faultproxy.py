@@ -15,7 +15,8 @@ modes: `none` (forward), `status` (answer with `status`, default 500, and a JSON
 body), `slow` (wait `delay` seconds, then forward), `malformed` (200 with a body that is not
 JSON), `truncated` (the upstream's answer cut in half), `shape` (200 with valid JSON of an
 unexpected shape), `disconnect` (read the request, close the connection without an answer:
-a server dying mid-session). `GET /__fault` returns the current fault. Prints
+a server dying mid-session). `GET /__fault` returns the current fault, with `seen`: how
+many requests it has matched. Prints
 `faultproxy listening on http://127.0.0.1:PORT` once ready. Standard library only.
 """
 
@@ -125,7 +126,8 @@ async def handle(
                 FAULT.clear()
                 FAULT.update(json.loads(body or b"{}"))
                 SEEN["matching"] = 0
-            writer.write(response(200, json.dumps(FAULT).encode()))
+            # the fault, and how many requests it has matched so far
+            writer.write(response(200, json.dumps({**FAULT, "seen": SEEN["matching"]}).encode()))
             return
         mode = FAULT.get("mode", "none")
         if not _applies(method, target):

@@ -8,11 +8,13 @@ changed since the snapshot, a drill skipped), 2 a restore that failed or differs
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from opskit.commands.common import App, json_option, pass_app, run, writable
+from opskit.errors import UsageError
 from opskit.models import to_json
 from opskit.output import console, esc, print_json, table
 
@@ -48,6 +50,24 @@ def _json(report: EsDrillReport | GrafanaDrillReport) -> dict[str, Any]:
     return {**body, "status": report.status, "exit_code": report.exit_code}
 
 
+grace_option = click.option(
+    "--leftover-grace",
+    default="1h",
+    show_default=True,
+    help="Scratch objects of an earlier drill older than this are removed first "
+    "(younger ones may belong to a drill still running elsewhere).",
+)
+
+
+def _grace(text: str) -> timedelta:
+    from opskit.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--leftover-grace: {exc}") from None
+
+
 @click.group()
 def drill() -> None:
     """Restore drills: prove the backups restore, in scratch space only."""
@@ -60,6 +80,7 @@ def drill() -> None:
 @click.option("--snapshot", "snapshot", help="Drill this snapshot (default: the newest SUCCESS).")
 @click.option("--sample", type=int, help="Restore a random sample of N indices (default: all).")
 @click.option("--prefix", default="drill-", show_default=True, help="Scratch index prefix.")
+@grace_option
 @json_option
 @pass_app
 def drill_elasticsearch_cmd(
@@ -68,6 +89,7 @@ def drill_elasticsearch_cmd(
     snapshot: str | None,
     sample: int | None,
     prefix: str,
+    leftover_grace: str,
     as_json: bool,
 ) -> int:
     """Restore a snapshot under a scratch prefix, compare documents and mappings with the
@@ -82,7 +104,7 @@ def drill_elasticsearch_cmd(
         async with app.stack() as stack:
             return await drill_elasticsearch(
                 stack.elasticsearch, repo, snapshot=snapshot, sample=sample, prefix=prefix,
-                note=_note(not as_json),
+                grace=_grace(leftover_grace), note=_note(not as_json),
             )  # fmt: skip
 
     report = run(go())
@@ -115,9 +137,10 @@ def drill_elasticsearch_cmd(
     "--backup", "backup_spec", default="latest", show_default=True,
     help="A backup: a path, a name in the backup dir, or latest.",
 )  # fmt: skip
+@grace_option
 @json_option
 @pass_app
-def drill_grafana_cmd(app: App, backup_spec: str, as_json: bool) -> int:
+def drill_grafana_cmd(app: App, backup_spec: str, leftover_grace: str, as_json: bool) -> int:
     """Restore a local Grafana backup into a scratch organisation, compare it with the
     backup, delete the organisation. Exit 0 ok, 1 skipped (no server admin) or warnings,
     2 differences or failures, 3 unreachable."""
@@ -128,7 +151,12 @@ def drill_grafana_cmd(app: App, backup_spec: str, as_json: bool) -> int:
     async def go() -> GrafanaDrillReport:
         async with app.stack() as stack:
             return await drill_grafana(
-                stack.grafana, app.settings, backup_spec, log=stack.log, note=_note(not as_json)
+                stack.grafana,
+                app.settings,
+                backup_spec,
+                log=stack.log,
+                grace=_grace(leftover_grace),
+                note=_note(not as_json),
             )
 
     report = run(go())

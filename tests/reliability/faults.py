@@ -31,6 +31,11 @@ class FaultProxy:
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 200
 
+    def seen(self) -> int:
+        """How many requests the current fault has matched."""
+        with urllib.request.urlopen(f"{self.url}/__fault", timeout=5) as resp:
+            return int(json.loads(resp.read())["seen"])
+
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
