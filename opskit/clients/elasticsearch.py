@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opskit.clients.base import describe_transport_error, off_loop
+from opskit.durations import parse_duration
 from opskit.errors import (
     AuthFailed,
     BackendError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
 
 T = TypeVar("T")
+RESTORE_TIMEOUT = 6 * 3600.0  # seconds a restore waited for to completion may take
 NAME = "elasticsearch"
 INDEX_COLUMNS = "health,status,index,uuid,pri,rep,docs.count,store.size,creation.date"
 NODE_COLUMNS = (
@@ -278,8 +280,10 @@ class ElasticsearchClient:
     ) -> None:
         """Wait (up to `timeout`) until these indices reach `status` with no shard
         initializing."""
+        # the server waits up to `timeout`: the request may take that long
+        seconds = parse_duration(timeout).total_seconds()
         await self.call(
-            self.es.cluster.health,
+            self.es.options(request_timeout=seconds + 30).cluster.health,
             index=",".join(names),
             wait_for_status=status,
             wait_for_no_initializing_shards=True,
@@ -479,8 +483,12 @@ class ElasticsearchClient:
                 "rename_pattern": rename_pattern,
                 "rename_replacement": rename_replacement or "",
             }
+        # not idempotent (a second try finds the indices it created): never retried, and
+        # given the time a large restore takes
         await self.call(
-            self.es.snapshot.restore,
+            self.es.options(
+                request_timeout=RESTORE_TIMEOUT, retry_on_timeout=False
+            ).snapshot.restore,
             repository=repository,
             snapshot=snapshot,
             indices=",".join(indices),
@@ -492,11 +500,13 @@ class ElasticsearchClient:
     async def restore_copies(
         self, repository: str, snapshot: str, indices: list[str], rename_replacement: str
     ) -> None:
-        """Restore copies of the indices under new names (`$1` is the old name): without
-        aliases (a copy must never join a live alias), without replicas, and outside
-        index lifecycle management. For restore drills."""
+        """Restore copies of the indices under new names (`$1` is the old name), waiting
+        for the restore to complete: without aliases (a copy must never join a live
+        alias), without replicas, and outside index lifecycle management. For restore
+        drills. Never retried: a second try would find the copies it made."""
+        once = self.es.options(request_timeout=RESTORE_TIMEOUT, retry_on_timeout=False)
         await self.call(
-            self.es.snapshot.restore,
+            once.snapshot.restore,
             repository=repository,
             snapshot=snapshot,
             indices=",".join(indices),
