@@ -27,6 +27,7 @@ COMMANDS = {
     "rules": "opskit.commands.prom:rules",
     "prometheus": "opskit.commands.prom:prometheus",
     "alerts": "opskit.commands.alerting:alerts",
+    "incident": "opskit.commands.incident:incident",
     "silence": "opskit.commands.alerting:silence",
     "indices": "opskit.commands.es:indices",
     "cluster": "opskit.commands.es:cluster",
@@ -41,6 +42,7 @@ COMMANDS = {
     "maintenance": "opskit.commands.maintenance:maintenance",
     "schedule": "opskit.commands.schedule:schedule",
     "drill": "opskit.commands.drill:drill",
+    "record": "opskit.commands.record:record",
 }
 HELP = {
     "status": "One summary of the whole stack; exit code says how it is.",
@@ -50,6 +52,7 @@ HELP = {
     "rules": "Prometheus alerting and recording rules.",
     "prometheus": "Prometheus admin actions (reload).",
     "alerts": "Alerts in Alertmanager.",
+    "incident": "One alert's evidence: history, targets, rule, logs, queues, dashboards.",
     "silence": "Add, list and expire Alertmanager silences.",
     "indices": "Elasticsearch indices with health, docs, size and age.",
     "cluster": "Elasticsearch cluster health, nodes and shards.",
@@ -64,6 +67,7 @@ HELP = {
     "maintenance": "Weekly, monthly and quarterly checklists: checks, reports, metrics.",
     "schedule": "Run the maintenance schedule, or print crontab / systemd entries.",
     "drill": "Restore drills: restore backups into scratch space, compare, clean up.",
+    "record": "Record the live state headless, for `opskit --replay FILE`.",
 }
 
 
@@ -93,6 +97,20 @@ HELP = {
     default=None,
     help="TUI refresh interval in seconds (overrides config).",
 )
+@click.option(
+    "--record",
+    "record_to",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[FILE]",
+    help="Record the TUI's polls (default file: the XDG state dir's recordings/).",
+)
+@click.option(
+    "--replay",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Open the TUI read-only on a recording (`opskit record`), with a time cursor.",
+)
 @click.version_option(__version__, prog_name="opskit")
 @click.pass_context
 def cli(
@@ -102,32 +120,51 @@ def cli(
     env_file: Path | None,
     debug: bool,
     refresh: float | None,
+    record_to: str | None,
+    replay: Path | None,
 ) -> int | None:
     """opskit: the operator's companion for Prometheus, Alertmanager, Elasticsearch and
     Grafana. With no command, opens the live TUI (on a terminal; otherwise `status`)."""
     app = App(config_path, context, env_file, debug, refresh)
     ctx.obj = app
     if ctx.invoked_subcommand is not None:
+        if record_to is not None or replay is not None:
+            raise click.UsageError("--record and --replay open the TUI: give no command")
         return None
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if record_to is not None and replay is not None:
+        raise click.UsageError("--record and --replay cannot be used together")
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if record_to is not None and not terminal:
+        raise click.UsageError(
+            "--record records the TUI (a terminal): headless, use `opskit record`"
+        )
+    if replay is None and not terminal:
         from opskit.commands.overview import status
 
         result: int | None = ctx.invoke(status)
         return result
-    tui(app)
+    tui(app, record_to=record_to, replay=replay)
     return 0
 
 
-def tui(app: App) -> None:
-    """Open the Textual app (textual is imported only here)."""
+def tui(app: App, record_to: str | None = None, replay: Path | None = None) -> None:
+    """Open the Textual app (textual is imported only here). `record_to` ("" for the
+    default file) records every poll; `replay` opens a recording instead of polling."""
     from opskit.screens.app import create_app
 
     loaded = app.loaded()
+    record = None
+    if record_to is not None:
+        from opskit.record import default_file
+
+        record = Path(record_to) if record_to else default_file(loaded.settings.context)
     create_app(
         loaded.settings,
         refresh=app.refresh,
         contexts=sorted(loaded.contexts),
         load_context=app.load_context,
+        record=record,
+        replay=replay,
     ).run()
 
 

@@ -232,3 +232,142 @@ class ServiceHealth:
 
 
 HEALTHY_WORDS = ("healthy", "ok", "up", "pass", "green")
+
+
+# ------------------------------------------------------------------ the incident view
+# (opskit.tasks.incident; `opskit incident`, the TUI's incident screen)
+
+Points = list[tuple[float, float]]  # (unix seconds, value)
+
+
+@dataclass(slots=True)
+class Series:
+    labels: dict[str, str]
+    points: Points
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One log document of a `logs-<source>-*` index (lab/shipper.py's fields)."""
+
+    timestamp: datetime | None
+    level: str  # ERROR | WARNING | INFO | DEBUG | ""
+    message: str
+    service: str
+    host: str
+    index: str
+
+
+@dataclass(slots=True)
+class LogHits:
+    """The newest matching documents and how many matched in all."""
+
+    total: int
+    records: list[LogRecord]
+
+
+@dataclass(slots=True)
+class LogGroup:
+    """Identical messages of one level grouped: how often, first and last seen."""
+
+    level: str
+    message: str
+    count: int
+    first: datetime | None
+    last: datetime | None
+    service: str
+
+
+@dataclass(slots=True)
+class IncidentLogs:
+    sources: list[str]  # the log sources searched (index name part)
+    indices: list[str]  # the index patterns searched
+    start: datetime
+    end: datetime
+    matched: int  # documents in the window
+    groups: list[LogGroup]  # errors and warnings first, then newest first
+    note: str = ""  # why nothing was searched
+
+
+@dataclass(slots=True)
+class IncidentAlert:
+    """The alert as Alertmanager has it (every instance of it), or as Prometheus last
+    saw it in `ALERTS` when Alertmanager has it no more (source "history")."""
+
+    alertname: str
+    fingerprint: str
+    state: str  # firing | suppressed | resolved
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    summary: str
+    description: str
+    runbook_url: str
+    starts_at: datetime | None
+    source: str  # alertmanager | history
+    instances: list[Alert]
+    silences: list[Silence]
+    inhibited_by: list[dict[str, str]]  # {fingerprint, alertname}
+    inhibits: list[dict[str, str]]  # {fingerprint, alertname}: what this alert inhibits
+
+
+@dataclass(slots=True)
+class Episode:
+    start: datetime
+    end: datetime  # the last time seen firing (now when ongoing)
+    duration: float  # seconds
+    ongoing: bool
+    labels: dict[str, str]  # the series' distinguishing labels
+
+
+@dataclass(slots=True)
+class AlertHistory:
+    start: datetime
+    end: datetime
+    step: float  # seconds
+    episodes: list[Episode]  # oldest first
+    fired: int  # episodes in the window
+    firing_seconds: float
+    pending_seconds: float
+
+
+@dataclass(slots=True)
+class TargetEvidence:
+    job: str
+    instance: str
+    scrape_url: str
+    health: str
+    last_error: str
+    last_scrape: datetime | None
+    last_scrape_duration: float
+    up: Points  # `up` over the window: [unix seconds, value]
+    up_ratio: float | None  # share of the window's samples with up == 1
+
+
+@dataclass(slots=True)
+class RuleEvidence:
+    group: str
+    file: str
+    name: str
+    query: str
+    duration: float  # `for`, seconds
+    labels: dict[str, str]
+    health: str
+    last_error: str
+    state: str
+    threshold: dict[str, Any] | None  # {lhs, op, value} for `X > N` style expressions
+    plotted: str  # the expression shown: the threshold's left-hand side, else the query
+    current: list[Sample]
+    series: list[Series]  # the plotted expression over the window
+    start: datetime
+    end: datetime
+    step: float
+
+
+@dataclass(slots=True)
+class DashboardLink:
+    uid: str
+    title: str
+    url: str
+    matched: list[str]  # why: `job=email-service`, `metric up`
+    panels: list[str]  # the titles of the panels that matched

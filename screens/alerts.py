@@ -115,6 +115,12 @@ class AlertsScreen(TableScreen[Alert]):
         text.append(f"generator: {alert.generator_url}", style="dim")
         detail.update(text)
 
+    def on_data_table_row_selected(self) -> None:
+        """Enter on an alert: its incident screen."""
+        alert = self.selected()
+        if alert is not None:
+            self.oapp.open_incident(alert)
+
     def action_toggle_suppressed(self) -> None:
         self.show_suppressed = not self.show_suppressed
         self.notify(

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker
 
 from opskit.config import Settings
 from opskit.errors import OpskitError, UsageError
 from opskit.live import LiveState, Poller
+from opskit.record import Recorder, ReplaySource
 from opskit.screens.alerts import AlertsScreen, SilencesScreen
 from opskit.screens.base import Host, LiveScreen
 from opskit.screens.doctor import DoctorScreen
@@ -60,7 +62,24 @@ class OpskitApp(App[None]):
         Binding("5", "switch_mode('indices')", "Indices", show=False, id="indices"),
         Binding("6", "switch_mode('services')", "Services", show=False, id="services"),
         Binding("7", "switch_mode('doctor')", "Doctor", show=False, id="doctor"),
+        # replay only (check_action hides them otherwise)
+        Binding("left_square_bracket", "replay_step(-1)", "Back", id="replay_back"),
+        Binding("right_square_bracket", "replay_step(1)", "Forward", id="replay_forward"),
+        Binding(
+            "left_curly_bracket", "replay_step(-10)", "Back 10", show=False, id="replay_back_10"
+        ),
+        Binding(
+            "right_curly_bracket",
+            "replay_step(10)",
+            "Forward 10",
+            show=False,
+            id="replay_forward_10",
+        ),
+        Binding("t", "replay_jump", "Time", id="replay_jump"),
+        Binding("space", "replay_play", "Play", id="replay_play"),
     ]
+    REPLAY_ONLY = ("replay_step", "replay_jump", "replay_play")
+    LIVE_ONLY = ("refresh", "switch_context")
 
     def __init__(
         self,
@@ -70,10 +89,25 @@ class OpskitApp(App[None]):
         load_context: ContextLoader | None = None,
         poll: bool = True,
         state: LiveState | None = None,
+        record: Path | None = None,
+        replay: ReplaySource | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.interval = interval or settings.refresh.total_seconds()
+        self.record_path = record
+        self.recorder: Recorder | None = None
+        self.replay = replay
+        self.replay_index = 0
+        self.replay_playing = False
+        self._play_timer: Timer | None = None
+        if replay is not None:  # read-only, never polling: the recorded state at a cursor
+            settings = settings.model_copy(update={"read_only": True})
+            self.settings = settings
+            self.interval = interval or replay.interval
+            poll = False
+            self.replay_index = max(len(replay.instants) - 1, 0)
+            state = state or self._replay_state()
         self.contexts = ["default", *contexts]
         self.load_context = load_context
         self.poll = poll
@@ -93,8 +127,14 @@ class OpskitApp(App[None]):
         self.switch_mode(self.initial_mode)
         if self.poll:
             self.start_polling()
+        if self.replay is not None:
+            self._play_timer = self.set_interval(1.0, self._replay_tick, pause=True)
 
     def start_polling(self) -> None:
+        if self.record_path is not None and self.recorder is None:
+            self.recorder = Recorder(
+                self.record_path, context=self.settings.context, interval=self.interval
+            )
         self.stack = Stack(self.settings)
         self.poller = Poller(self.stack, self.state, self.interval, self.source_changed)
         self._poll_worker = self.run_worker(
@@ -111,8 +151,13 @@ class OpskitApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.stop_polling()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
 
     def source_changed(self, name: str, transitioned: bool) -> None:
+        if self.recorder is not None:
+            self.recorder.write(self.state[name])
         screen = self.screen
         if isinstance(screen, LiveScreen):
             screen.refresh_from(self.state, name)
@@ -128,12 +173,98 @@ class OpskitApp(App[None]):
         if isinstance(screen, LiveScreen):
             screen.refresh_from(self.state, None)
 
+    # ------------------------------------------------------------------ replay
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.REPLAY_ONLY:
+            return self.replay is not None
+        if action in self.LIVE_ONLY:
+            return self.replay is None
+        return True
+
+    @property
+    def replay_at(self) -> datetime | None:
+        if self.replay is None or not self.replay.instants:
+            return None
+        return self.replay.instants[self.replay_index]
+
+    @property
+    def replay_label(self) -> str:
+        """The context bar's cursor ("" when live)."""
+        if self.replay is None:
+            return ""
+        at = self.replay_at
+        if at is None:
+            return "replay: empty recording"
+        when = at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        n = len(self.replay.instants)
+        play = " playing" if self.replay_playing else ""
+        return f"replay {when} ({self.replay_index + 1}/{n}){play}"
+
+    def _replay_state(self) -> LiveState:
+        at = self.replay_at
+        return self.replay.state_at(at) if self.replay and at else LiveState()
+
+    def replay_to(self, index: int) -> None:
+        """Move the time cursor to recorded instant `index` (clamped) and redraw."""
+        if self.replay is None or not self.replay.instants:
+            return
+        self.replay_index = min(max(index, 0), len(self.replay.instants) - 1)
+        self.state = self._replay_state()
+        self.refresh_screen()
+
+    def replay_to_time(self, when: datetime) -> None:
+        """The cursor to the latest recorded instant at or before `when`."""
+        if self.replay is not None:
+            self.replay_to(self.replay.index_at(when))
+
+    def action_replay_step(self, steps: int) -> None:
+        self.replay_to(self.replay_index + steps)
+
+    def action_replay_jump(self) -> None:
+        if self.replay is None or not self.replay.instants:
+            return
+        shown = {i.astimezone().strftime("%Y-%m-%d %H:%M:%S"): n
+                 for n, i in enumerate(self.replay.instants)}  # fmt: skip
+        options = list(shown)
+        if len(options) > 5000:  # keep the picker quick: every k-th instant, and the last
+            k = len(options) // 5000 + 1
+            options = [*options[::k], options[-1]]
+
+        def chosen(picked: str | None) -> None:
+            if picked in shown:
+                self.replay_to(shown[picked])
+
+        current = options[-1]
+        self.push_screen(Picker("Jump to time (type e.g. 03:12)", options, current), chosen)
+
+    def action_replay_play(self) -> None:
+        if self._play_timer is None:
+            return
+        self.replay_playing = not self.replay_playing
+        if self.replay_playing:
+            self._play_timer.resume()
+        else:
+            self._play_timer.pause()
+        self.refresh_screen()
+
+    def _replay_tick(self) -> None:
+        if self.replay is None or self.replay_index >= len(self.replay.instants) - 1:
+            self.replay_playing = False
+            if self._play_timer is not None:
+                self._play_timer.pause()
+            self.refresh_screen()
+            return
+        self.replay_to(self.replay_index + 1)
+
     # ------------------------------------------------------------------ app actions
     def action_refresh(self) -> None:
         if self.poller is not None:
             self.poller.refresh_now()
 
     def action_pause(self) -> None:
+        if self.replay is not None:
+            self.action_replay_play()
+            return
         self.state.paused = not self.state.paused
         self.notify("paused" if self.state.paused else "live", timeout=2)
         self.refresh_screen()
@@ -219,6 +350,12 @@ class OpskitApp(App[None]):
             self.doctor_running = False
         self.refresh_screen()
 
+    def open_incident(self, alert: Alert) -> None:
+        """The incident screen of one alert (issue 17), over the current screen."""
+        from opskit.screens.incident import IncidentScreen
+
+        self.push_screen(IncidentScreen(alert.fingerprint, alert))
+
     # ------------------------------------------------------------------ write actions
     def open_silence_form(self, alert: Alert) -> None:
         from opskit.matchers import default_author
@@ -288,12 +425,17 @@ def create_app(
     load_context: ContextLoader | None = None,
     poll: bool = True,
     state: LiveState | None = None,
+    record: Path | None = None,
+    replay: Path | ReplaySource | None = None,
 ) -> OpskitApp:
     """The one way the TUI is built, by `opskit` and by the tests: `refresh` (seconds)
-    overrides the config's interval; `poll=False` with a `state` shows fixed data."""
+    overrides the config's interval; `poll=False` with a `state` shows fixed data;
+    `record` writes every poll to that recording; `replay` (a recording's path or an
+    open `ReplaySource`) shows a recording read-only, never polling, with a time cursor."""
     if refresh is not None and refresh <= 0:
         raise UsageError("--refresh must be greater than zero")
-    return OpskitApp(settings, refresh, contexts, load_context, poll, state)
+    source = ReplaySource(replay) if isinstance(replay, Path) else replay
+    return OpskitApp(settings, refresh, contexts, load_context, poll, state, record, source)
 
 
 def _is_host(app: OpskitApp) -> Host:

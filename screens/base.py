@@ -20,6 +20,7 @@ from opskit.screens.widgets import Cell, KeyedTable, SourceBanner
 if TYPE_CHECKING:
     from opskit.config import Settings
     from opskit.models import Alert, Silence
+    from opskit.stack import Stack
     from opskit.tasks.doctor.model import DoctorReport
 
 R = TypeVar("R")
@@ -35,9 +36,11 @@ class Host(Protocol):
     faults_only: bool
     doctor_report: DoctorReport | None
     doctor_running: bool
+    stack: Stack | None  # the live stack (None while not connected): what workers call
 
     def run_doctor(self) -> None: ...
     def open_silence_form(self, alert: Alert) -> None: ...
+    def open_incident(self, alert: Alert) -> None: ...
     def confirm_expire(self, silence: Silence) -> None: ...
     def confirm_snapshot(self, names: list[str]) -> None: ...
     def confirm_delete(self, names: list[str]) -> None: ...
@@ -73,8 +76,12 @@ class ContextBar(Static):
             text.append(when, style=style)
             if worst.status == "ok":
                 text.append(f" {max(s.latency_ms for s in srcs):.0f}ms", style="dim")
-        state = "paused" if app.state.paused else f"every {app.interval:g}s"
-        text.append(f"  [{state}]", style="bold yellow" if app.state.paused else "dim")
+        replay = getattr(app, "replay_label", "")  # the replay's time cursor (app.py)
+        if replay:
+            text.append(f"  [{replay}]", style="bold magenta")
+        else:
+            state = "paused" if app.state.paused else f"every {app.interval:g}s"
+            text.append(f"  [{state}]", style="bold yellow" if app.state.paused else "dim")
         if app.faults_only:
             text.append("  faults only", style="bold magenta")
         self.update(text)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import DataTable
 
-from opskit.live import LiveState
+from opskit.live import LiveState, signal_history
 from opskit.models import QueueDepth, ServiceHealth, Target
 from opskit.output import number
 from opskit.screens.base import Sort, TableScreen, styled_cell
-from opskit.screens.widgets import Cell, sparkline, trend
+from opskit.screens.widgets import Cell, HistoryPlot, Line, Threshold, sparkline, trend
+
+if TYPE_CHECKING:
+    from opskit.stack import Stack
 
 HEALTH_STYLE = {"up": "green", "down": "bold red", "unknown": "yellow"}
 
@@ -56,6 +62,20 @@ class TargetsScreen(TableScreen[Target]):
         )
 
 
+SIGNALS_EVERY = 30.0  # seconds between fetches of the latency and error-rate history
+LATENCY_LINES = (("latency_p50", "p50", "green"), ("latency_p95", "p95", "orange"),
+                 ("latency_p99", "p99", "red"))  # fmt: skip
+
+
+class PlotHost(Protocol):
+    """What the Queues screen's plots use of the app (OpskitApp)."""
+
+    state: LiveState
+    stack: Stack | None
+
+    def run_worker(self, work: Any, *, group: str = ..., exclusive: bool = ...) -> Any: ...
+
+
 class QueuesScreen(TableScreen[QueueDepth]):
     TITLE_TEXT = "Queues"
     SOURCES = ("queues",)
@@ -66,9 +86,87 @@ class QueuesScreen(TableScreen[QueueDepth]):
         ("name", lambda q: (q.queue, q.series)),
     )
 
+    def compose_below(self) -> ComposeResult:
+        with Horizontal(id="plots"):
+            yield HistoryPlot(id="queue-plot")
+            yield HistoryPlot(id="latency-plot")
+            yield HistoryPlot(id="error-plot")
+
+    _fetching = False
+    _signal_note = ""
+
+    def on_mount(self) -> None:
+        self.set_interval(SIGNALS_EVERY, self.fetch_signals)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.fetch_signals()
+
+    def fetch_signals(self) -> None:
+        """The email-service's latency and error rate over the last hour, fetched through
+        the app's stack in a worker (no stack, as with fixed data: what the state has)."""
+        host = cast(PlotHost, self.app)
+        if host.stack is not None and not host.state.paused and not self._fetching:
+            self._fetching = True  # one fetch at a time, none replaced before it ran
+            self.run_worker(self._signals(host, host.stack), group="signals")
+
+    async def _signals(self, host: PlotHost, stack: Stack) -> None:
+        try:
+            host.state.signal_history = await signal_history(stack)
+            self._signal_note = ""
+        except Exception as exc:  # a plot is a nicety: say why it is empty, keep going
+            self._signal_note = f"{type(exc).__name__}: {exc}"[:80]
+        finally:
+            self._fetching = False
+        if self.is_mounted:
+            self.draw_signals(host.state)
+
     def records(self, state: LiveState) -> list[QueueDepth]:
         self._history = state.queue_history
         return list(state["queues"].value or [])
+
+    def after_render(self, state: LiveState, rows: list[QueueDepth]) -> None:
+        self.draw_queue(state, rows)
+        self.draw_signals(state)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.draw_queue(self.oapp.state, self.records(self.oapp.state))
+
+    def draw_queue(self, state: LiveState, rows: list[QueueDepth]) -> None:
+        """The selected queue's depth over the last hour, with its thresholds."""
+        key = self.table.selected_key()
+        q = next((r for r in rows if self.key(r) == key), rows[0] if rows else None)
+        plot = self.query_one("#queue-plot", HistoryPlot)
+        if q is None:
+            plot.show("queue depth", [], note="no queue selected")
+            return
+        style = {"critical": "red", "warning": "orange"}.get(q.state, "cyan")
+        thresholds = [Threshold(f"warning {q.warning:g}", q.warning, "orange")]
+        if q.critical is not None:
+            thresholds.append(Threshold(f"critical {q.critical:g}", q.critical, "red"))
+        plot.show(
+            f"{q.queue} {q.series}",
+            [Line("depth", state.queue_points(self.key(q)), style)],
+            thresholds,
+            note=q.note or "no history yet",
+        )
+
+    def draw_signals(self, state: LiveState) -> None:
+        found = state.signal_history
+        note = self._signal_note or "no exporter found"
+        self.query_one("#latency-plot", HistoryPlot).show(
+            "email-service latency ms",
+            [
+                Line(label, [(t, v * 1000) for t, v in found.get(name, [])], colour)
+                for name, label, colour in LATENCY_LINES
+            ],
+            note=note,
+        )
+        self.query_one("#error-plot", HistoryPlot).show(
+            "email-service 5xx %",
+            [Line("5xx", [(t, v * 100) for t, v in found.get("error_rate", [])], "red")],
+            note=note,
+        )
 
     def key(self, record: QueueDepth) -> str:
         return f"{record.queue} {record.series}"

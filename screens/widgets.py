@@ -1,14 +1,17 @@
-"""Widgets shared by the screens: a keyed, diffing table; a source banner; sparklines."""
+"""Widgets shared by the screens: a keyed, diffing table; a source banner; sparklines;
+history plots (textual-plotext)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
 
-from opskit.live import SourceState
+from opskit.live import Point, SourceState
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 Cell = str | Text
@@ -17,7 +20,10 @@ REBUILD_SHARE = 0.3  # above this share of changed rows, rebuild instead of cell
 
 
 def sparkline(values: Iterable[float], width: int = 20) -> str:
-    data = [v for v in values if not math.isnan(v)][-width:]
+    """All of `values` (the last hour) in `width` characters: more values than that are
+    grouped, oldest first, each character showing its group's highest value (a spike
+    stays visible)."""
+    data = downsample([v for v in values if not math.isnan(v)], width)
     if not data:
         return ""
     lo, hi = min(data), max(data)
@@ -25,6 +31,13 @@ def sparkline(values: Iterable[float], width: int = 20) -> str:
     return "".join(
         BLOCKS[min(int((v - lo) / span * (len(BLOCKS) - 1)), len(BLOCKS) - 1)] for v in data
     )
+
+
+def downsample(data: Sequence[float], width: int) -> list[float]:
+    if len(data) <= width:
+        return list(data)
+    n = len(data)
+    return [max(data[i * n // width : (i + 1) * n // width]) for i in range(width)]
 
 
 def trend(values: Sequence[float]) -> str:
@@ -105,3 +118,70 @@ class SourceBanner(Static):
         lines = [s.banner() for s in sources if s.error]
         self.update("\n".join(lines))
         self.set_class(bool(lines), "-shown")
+
+
+def nice_ticks(top: float, count: int = 4) -> list[float]:
+    """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to just above `top`."""
+    if not top > 0:
+        return [0.0, 1.0]
+    raw = top / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    n = math.floor(top / step) + 1
+    return [round(i * step, 10) for i in range(n + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    label: str
+    points: Sequence[Point]  # (unix time, value)
+    color: str
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    label: str
+    value: float
+    color: str
+
+
+class HistoryPlot(PlotextPlot):
+    """Lines over the last hour (x: minutes before the newest point) with horizontal
+    threshold lines; `note` stands in for the plot when there is nothing to draw."""
+
+    DEFAULT_CSS = """
+    HistoryPlot { height: 1fr; width: 1fr; }
+    """
+
+    def show(
+        self,
+        title: str,
+        lines: Sequence[Line],
+        thresholds: Sequence[Threshold] = (),
+        note: str = "",
+    ) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        drawn = [line for line in lines if line.points]
+        newest = max((line.points[-1][0] for line in drawn), default=0.0)
+        plt.title(title if drawn else f"{title}: {note or 'no data'}")
+        plt.xlabel("minutes ago")
+        values: list[float] = []
+        for line in drawn:
+            xs = [(t - newest) / 60 for t, _ in line.points]
+            ys = [v for _, v in line.points]
+            values.extend(ys)
+            plt.plot(xs, ys, marker="braille", color=line.color, label=line.label)
+        if drawn:
+            for th in thresholds:  # a line, not hline: it gets a legend entry
+                plt.plot(
+                    [-60, 0], [th.value, th.value], marker="braille", color=th.color, label=th.label
+                )
+                values.append(th.value)
+            # a threshold above the data still shows, and the axis starts at zero
+            ticks = nice_ticks(max(values))
+            plt.ylim(min(0.0, *values), ticks[-1])
+            plt.yticks(ticks, [f"{t:g}" for t in ticks])
+            plt.xlim(-60, 0)
+            plt.xticks([-60, -45, -30, -15, 0], ["-60", "-45", "-30", "-15", "0"])
+        self.refresh()

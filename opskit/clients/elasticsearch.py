@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opskit.clients.base import describe_transport_error, off_loop
+from opskit.clients.base import describe_transport_error, off_loop, parse_time
 from opskit.durations import parse_duration
 from opskit.errors import (
     AuthFailed,
@@ -17,7 +17,7 @@ from opskit.errors import (
     NotFound,
     OpskitError,
 )
-from opskit.models import ClusterHealth, EsNode, Index, NodeHeap, Shard
+from opskit.models import ClusterHealth, EsNode, Index, LogHits, LogRecord, NodeHeap, Shard
 from opskit.models_es import (
     IndexFacts,
     Repository,
@@ -534,6 +534,61 @@ class ElasticsearchClient:
                 for index, value in (body or {}).items()
             },
         )
+
+    async def search_logs(
+        self,
+        indices: list[str],
+        start: datetime,
+        end: datetime,
+        levels: list[str] | None = None,
+        exclude_levels: list[str] | None = None,
+        size: int = 500,
+    ) -> LogHits:
+        """The newest log documents (`@timestamp`, `level`, `message`, `service`, `host`)
+        of the index patterns between start and end, newest first; `levels` keeps only
+        these levels, `exclude_levels` drops those. Missing indices match nothing."""
+        filters: list[dict[str, Any]] = [
+            {"range": {"@timestamp": {"gte": start.isoformat(), "lte": end.isoformat()}}}
+        ]
+        if levels:
+            filters.append({"terms": {"level": levels}})
+        query: dict[str, Any] = {"bool": {"filter": filters}}
+        if exclude_levels:
+            query["bool"]["must_not"] = [{"terms": {"level": exclude_levels}}]
+        body = await self.call(
+            self.es.search,
+            index=",".join(indices),
+            query=query,
+            sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
+            size=size,
+            track_total_hits=True,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+            source_includes=["@timestamp", "level", "message", "service", "host"],
+        )
+
+        def parse() -> LogHits:
+            hits = body["hits"]
+            total = hits.get("total") or {}
+            return LogHits(
+                int(total.get("value", 0)) if isinstance(total, dict) else int(total),
+                [_log_record(h) for h in hits["hits"]],
+            )
+
+        return self.parse("log search", parse)
+
+
+def _log_record(hit: dict[str, Any]) -> LogRecord:
+    src = hit.get("_source") or {}
+    stamp = src.get("@timestamp")
+    return LogRecord(
+        parse_time(stamp) if isinstance(stamp, str) else None,
+        str(src.get("level") or ""),
+        str(src.get("message") or ""),
+        str(src.get("service") or ""),
+        str(src.get("host") or ""),
+        str(hit.get("_index") or ""),
+    )
 
 
 def _millis(value: object) -> datetime | None:

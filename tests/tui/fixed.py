@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import UTC, datetime
 
 from opskit.config import load
@@ -101,10 +100,28 @@ def fixed_state() -> LiveState:
         src.value = value
         src.last_ok = T0
         src.latency_ms = 5.0
+    # the last hour, as the backfill from Prometheus gives it: ten-minute steps
     for q, series in (("celery", 'queue="default"'), ("mail", "total")):
-        for v in (900, 1000, 1100, 1200, 1300, 1450) if q == "celery" else (80, 90, 140):
-            state.queue_history.setdefault(f"{q} {series}", deque()).append(float(v))
+        values = (900, 1000, 1100, 1200, 1300, 1450) if q == "celery" else (80, 90, 140)
+        for i, v in enumerate(values):
+            at = T0.timestamp() - (len(values) - 1 - i) * 600
+            state.append_queue(f"{q} {series}", at, float(v))
+    state.signal_history = fixed_signals()
     return state
+
+
+def fixed_signals() -> dict[str, list[tuple[float, float]]]:
+    """An hour of email-service latency (seconds) and 5xx share, one point a minute: a
+    slow spell and errors twenty minutes ago."""
+    t0 = T0.timestamp()
+    out: dict[str, list[tuple[float, float]]] = {}
+    for name, base in (("latency_p50", 0.02), ("latency_p95", 0.08), ("latency_p99", 0.15)):
+        out[name] = [
+            (t0 - (60 - m) * 60, base * (3.0 if 35 <= m <= 45 else 1.0 + (m % 7) / 20))
+            for m in range(61)
+        ]
+    out["error_rate"] = [(t0 - (60 - m) * 60, 0.04 if 38 <= m <= 42 else 0.002) for m in range(61)]
+    return out
 
 
 def fixed_app(mode: str = "overview") -> OpskitApp:
