@@ -4,7 +4,7 @@ Pushed by Enter on an alert (Alerts screen); escape closes it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -199,7 +199,14 @@ class IncidentScreen(LiveScreen):
         Binding("h", "switch_history", "History 24h/7d", id="switch_history"),
     ]
 
-    def __init__(self, key: str, alert: Alert | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        alert: Alert | None = None,
+        results: Mapping[str, Sourced[Any]] | None = None,
+    ) -> None:
+        """`results`: every part already gathered (a replay, the snapshot tests); then
+        nothing is loaded."""
         super().__init__()
         self.key = key
         self.given = alert
@@ -207,6 +214,8 @@ class IncidentScreen(LiveScreen):
         self.history_window = tasks.HISTORY_WINDOWS[0]
         self.log_before = tasks.LOG_WINDOWS[0]
         self.results: dict[str, Sourced[Any] | None] = dict.fromkeys(PARTS)
+        self.preloaded = results is not None
+        self.results.update(results or {})
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="incident"):
@@ -218,7 +227,8 @@ class IncidentScreen(LiveScreen):
     def on_mount(self) -> None:
         for name in PARTS:
             self.show_part(name)
-        self.run_worker(self._locate(), group="incident-alert", exclusive=True)
+        if not self.preloaded:
+            self.run_worker(self._locate(), group="incident-alert", exclusive=True)
 
     @property
     def subject(self) -> IncidentAlert | None:
@@ -321,4 +331,6 @@ class IncidentScreen(LiveScreen):
             self.load("history")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("widen_logs", "switch_history") and self.preloaded:
+            return False  # nothing to load again
         return not (action == "silence" and self.oapp.settings.read_only)

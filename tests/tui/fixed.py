@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from opskit.config import load
 from opskit.live import LiveState
@@ -16,6 +17,7 @@ from opskit.models import (
     Target,
 )
 from opskit.screens.app import OpskitApp, create_app
+from opskit.stack import Sourced
 
 T0 = datetime(2026, 1, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -135,3 +137,122 @@ def fixed_app(mode: str = "overview") -> OpskitApp:
     app = create_app(settings, refresh=5.0, poll=False, state=fixed_state())
     app.initial_mode = mode
     return app
+
+
+def fixed_incident() -> dict[str, Sourced[Any]]:
+    """Every part of the incident view of EmailServiceDown, as the lab's would be."""
+    from opskit.errors import BackendUnreachable
+    from opskit.models import (
+        AlertHistory,
+        Episode,
+        IncidentAlert,
+        IncidentLogs,
+        LogGroup,
+        RuleEvidence,
+        Sample,
+        Series,
+        TargetEvidence,
+    )
+
+    t0 = T0.timestamp()
+    started = datetime.fromtimestamp(t0 - 1800, UTC)
+    inst = alert("f1", "EmailServiceDown", "critical", job="email-service")
+    points = [(t0 - 7200 + i * 300, 1.0 if i < 18 else 0.0) for i in range(25)]
+    return {
+        "alert": Sourced(
+            IncidentAlert(
+                "EmailServiceDown",
+                "f1",
+                "firing",
+                "critical",
+                dict(inst.labels),
+                {"summary": "Email service is down", "runbook_url": "https://runbooks/email"},
+                "Email service is down",
+                "up == 0 for 1m",
+                "https://runbooks/email",
+                started,
+                "alertmanager",
+                [inst],
+                [],
+                [],
+                [{"fingerprint": "f9", "alertname": "EmailServiceHealthCheckFailing"}],
+            )
+        ),
+        "history": Sourced(
+            AlertHistory(
+                datetime.fromtimestamp(t0 - 86400, UTC),
+                T0,
+                60.0,
+                [
+                    Episode(
+                        datetime.fromtimestamp(t0 - 40000, UTC),
+                        datetime.fromtimestamp(t0 - 39000, UTC),
+                        1000.0,
+                        False,
+                        {},
+                    ),
+                    Episode(started, T0, 1800.0, True, {}),
+                ],
+                2,
+                2800.0,
+                120.0,
+            )
+        ),
+        "targets": Sourced(
+            [
+                TargetEvidence(
+                    "email-service",
+                    "email-service:5000",
+                    "http://email-service:5000/metrics",
+                    "down",
+                    'Get "http://email-service:5000/metrics": connection refused',
+                    T0,
+                    0.0021,
+                    points,
+                    0.72,
+                )
+            ]
+        ),
+        "rule": Sourced(
+            RuleEvidence(
+                "application",
+                "/etc/prometheus/rules/application.yml",
+                "EmailServiceDown",
+                'up{job="email-service"} == 0',
+                60.0,
+                {"severity": "critical"},
+                "ok",
+                "",
+                "firing",
+                {"lhs": 'up{job="email-service"}', "op": "==", "value": 0.0},
+                'up{job="email-service"}',
+                [Sample({"job": "email-service"}, 0.0)],
+                [Series({"job": "email-service"}, points)],
+                datetime.fromtimestamp(t0 - 7200, UTC),
+                T0,
+                300.0,
+            )
+        ),
+        "logs": Sourced(
+            IncidentLogs(
+                ["email-service"],
+                ["logs-email-service-*"],
+                datetime.fromtimestamp(t0 - 2700, UTC),
+                T0,
+                42,
+                [
+                    LogGroup(
+                        "ERROR", "database connection refused", 12, started, T0, "email-service"
+                    ),
+                    LogGroup(
+                        "WARNING", "health check unhealthy: redis", 5, started, T0, "email-service"
+                    ),
+                    LogGroup("INFO", "Shutting down: Master", 1, started, started, "email-service"),
+                ],
+            )
+        ),
+        "queues": Sourced(None),
+        "dashboards": Sourced(
+            error=BackendUnreachable("grafana", "connection refused"),
+        ),
+    }
