@@ -27,7 +27,7 @@ from opskit.models import (
 )
 from opskit.output import ago
 from opskit.screens.base import LiveScreen
-from opskit.screens.widgets import sparkline
+from opskit.screens.widgets import HistoryPlot, Line, Threshold, sparkline
 from opskit.stack import Sourced, fetch
 from opskit.tasks import incident as tasks
 
@@ -189,6 +189,7 @@ class IncidentScreen(LiveScreen):
     TITLE_TEXT = "Incident"
     SOURCES = ("alerts",)
     DEFAULT_CSS = """
+    IncidentScreen #rule-plot { height: 14; margin: 0 0 1 0; }
     IncidentScreen .part { padding: 0 1; margin: 0 0 1 0; border-left: tall $panel; }
     IncidentScreen .part.-error { border-left: tall $error; }
     """
@@ -223,6 +224,8 @@ class IncidentScreen(LiveScreen):
                 part = Static("", id=f"part-{name}", classes="part")
                 part.border_title = TITLES[name]
                 yield part
+                if name == "rule":  # the expression drawn, with its threshold
+                    yield HistoryPlot(id="rule-plot")
 
     def on_mount(self) -> None:
         for name in PARTS:
@@ -257,6 +260,29 @@ class IncidentScreen(LiveScreen):
             body.append_text(RENDER[name](part.value))
         widget.update(body)
         widget.set_class(part.error is not None, "-error")
+        if name == "rule":
+            self.plot_rule(part.value)
+
+    def plot_rule(self, rule: RuleEvidence | None) -> None:
+        plot = self.query_one("#rule-plot", HistoryPlot)
+        plot.display = bool(rule and rule.series)
+        if rule is None or not rule.series:
+            return
+        colours = ("cyan", "magenta", "green")
+        lines = [
+            Line(
+                ",".join(f"{v}" for k, v in sorted(s.labels.items()) if k != "__name__") or "value",
+                s.points,
+                colours[i % 3],
+            )
+            for i, s in enumerate(rule.series[:3])
+        ]
+        thresholds = []
+        if rule.threshold:
+            op, value = rule.threshold["op"], float(rule.threshold["value"])
+            thresholds.append(Threshold(f"threshold {op} {value:g}", value, "red"))
+        span = (rule.end - rule.start).total_seconds() / 60
+        plot.show(rule.plotted, lines, thresholds, span=span)
 
     # -- loading
     async def _locate(self) -> None:

@@ -146,8 +146,9 @@ class Threshold:
 
 
 class HistoryPlot(PlotextPlot):
-    """Lines over the last hour (x: minutes before the newest point) with horizontal
-    threshold lines; `note` stands in for the plot when there is nothing to draw."""
+    """Lines over a window (the last hour unless `span` minutes are given; x: minutes
+    before the newest point) with horizontal threshold lines; `note` stands in for the
+    plot when there is nothing to draw."""
 
     DEFAULT_CSS = """
     HistoryPlot { height: 1fr; width: 1fr; }
@@ -159,6 +160,7 @@ class HistoryPlot(PlotextPlot):
         lines: Sequence[Line],
         thresholds: Sequence[Threshold] = (),
         note: str = "",
+        span: float = 60.0,
     ) -> None:
         plt = self.plt
         plt.clear_figure()
@@ -175,13 +177,18 @@ class HistoryPlot(PlotextPlot):
         if drawn:
             for th in thresholds:  # a line, not hline: it gets a legend entry
                 plt.plot(
-                    [-60, 0], [th.value, th.value], marker="braille", color=th.color, label=th.label
+                    [-span, 0],
+                    [th.value, th.value],
+                    marker="braille",
+                    color=th.color,
+                    label=th.label,
                 )
                 values.append(th.value)
             # a threshold above the data still shows, and the axis starts at zero
             ticks = nice_ticks(max(values))
             plt.ylim(min(0.0, *values), ticks[-1])
             plt.yticks(ticks, [f"{t:g}" for t in ticks])
-            plt.xlim(-60, 0)
-            plt.xticks([-60, -45, -30, -15, 0], ["-60", "-45", "-30", "-15", "0"])
+            plt.xlim(-span, 0)
+            ticks_x = [-span * k / 4 for k in (4, 3, 2, 1)] + [0.0]
+            plt.xticks(ticks_x, [f"{x:g}" for x in ticks_x])
         self.refresh()
