@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,7 +11,7 @@ from textual.containers import Grid
 from textual.widgets import Static
 
 from opskit.live import LiveState, SourceState
-from opskit.models import QueueDepth
+from opskit.models import Alert, QueueDepth
 from opskit.output import number
 from opskit.screens.base import LiveScreen
 from opskit.screens.widgets import sparkline
@@ -22,6 +23,8 @@ from opskit.summary import (
     readings_from_live,
     summarize,
 )
+
+ALERTS_LISTED = 5  # the firing alerts the tile lists
 
 
 class Tile(Static, can_focus=True):
@@ -37,6 +40,36 @@ class Tile(Static, can_focus=True):
 
     def key_enter(self) -> None:
         self.app.switch_mode(self.mode)
+
+
+class AlertsTile(Tile):
+    """The alerts tile: up/down pick one of the alerts it lists, Enter opens that alert's
+    incident screen (with none picked, Enter opens the Alerts screen)."""
+
+    def __init__(self) -> None:
+        super().__init__("Alerts", "alerts")
+        self.listed: list[Alert] = []
+        self.cursor = -1  # none picked
+
+    def key_down(self) -> None:
+        if self.listed:
+            self.cursor = min(self.cursor + 1, len(self.listed) - 1)
+            self.screen_refresh()
+
+    def key_up(self) -> None:
+        self.cursor = max(self.cursor - 1, -1)
+        self.screen_refresh()
+
+    def key_enter(self) -> None:
+        if 0 <= self.cursor < len(self.listed):
+            cast(LiveScreen, self.screen).oapp.open_incident(self.listed[self.cursor])
+        else:
+            super().key_enter()
+
+    def screen_refresh(self) -> None:
+        screen = self.screen
+        if isinstance(screen, OverviewScreen):
+            screen.render_body(screen.oapp.state)
 
 
 def _status_line(src: SourceState) -> Text:
@@ -60,7 +93,7 @@ def targets_text(src: SourceState, summary: TargetSummary | None) -> Text:
     return text
 
 
-def alerts_text(src: SourceState, summary: AlertSummary | None) -> Text:
+def alerts_text(src: SourceState, summary: AlertSummary | None, picked: int = -1) -> Text:
     text = _status_line(src)
     if summary is None:
         return text
@@ -71,8 +104,12 @@ def alerts_text(src: SourceState, summary: AlertSummary | None) -> Text:
     for sev, n in sorted(by_sev.items()):
         text.append(f"{n} {sev}  ")
     text.append(f"\n{summary.suppressed} silenced or inhibited", style="dim")
-    for a in summary.top[:5]:
-        text.append(f"\n  {a.alertname}", style="bold red" if a.severity == "critical" else "")
+    for i, a in enumerate(summary.top[:ALERTS_LISTED]):
+        style = "bold red" if a.severity == "critical" else ""
+        text.append("\n")
+        text.append(f"{'>' if i == picked else ' '} {a.alertname}", style=style)
+        if i == picked:
+            text.stylize("reverse", len(text) - len(a.alertname) - 2)
     return text
 
 
@@ -128,7 +165,7 @@ class OverviewScreen(LiveScreen):
     def compose_body(self) -> ComposeResult:
         with Grid(id="tiles"):
             yield Tile("Targets", "targets")
-            yield Tile("Alerts", "alerts")
+            yield AlertsTile()
             yield Tile("Queues", "queues")
             yield Tile("Elasticsearch", "indices")
             yield Tile("Services", "services")
@@ -147,12 +184,18 @@ class OverviewScreen(LiveScreen):
             return
         self.render_body(state)
 
+    def alerts_tile(self, state: LiveState, summary: Summary) -> Text:
+        tile = self.query_one(AlertsTile)
+        tile.listed = summary.alerts.top[:ALERTS_LISTED] if summary.alerts else []
+        tile.cursor = min(tile.cursor, len(tile.listed) - 1)
+        return alerts_text(state["alerts"], summary.alerts, tile.cursor)
+
     def render_body(self, state: LiveState) -> None:
         # the same summary `opskit status` prints: one judgement of the stack
         summary = summarize(self.oapp.settings.context, readings_from_live(state))
         tiles = {
             "targets": (targets_text(state["targets"], summary.targets), state["targets"]),
-            "alerts": (alerts_text(state["alerts"], summary.alerts), state["alerts"]),
+            "alerts": (self.alerts_tile(state, summary), state["alerts"]),
             "queues": (queues_text(state["queues"], summary.queues, state), state["queues"]),
             "indices": (
                 elasticsearch_text(state["cluster"], summary.elasticsearch),
