@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from opskit.durations import format_duration
 from opskit.live import LiveState
 from opskit.models import (
     Alert,
@@ -48,15 +49,6 @@ def _when(at: datetime | None) -> str:
     return at.astimezone().strftime("%m-%d %H:%M:%S") if at else "-"
 
 
-def span_text(seconds: float) -> str:
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60}m"
-    return f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
-
-
 def alert_text(a: IncidentAlert) -> Text:
     text = Text()
     text.append(a.alertname, style="bold")
@@ -83,13 +75,15 @@ def alert_text(a: IncidentAlert) -> Text:
 def history_text(h: AlertHistory) -> Text:
     text = Text()
     text.append(
-        f"fired {h.fired}x in {span_text((h.end - h.start).total_seconds())}, "
-        f"{span_text(h.firing_seconds)} firing\n"
+        f"fired {h.fired}x in {format_duration(h.end - h.start)}, "
+        f"{format_duration(h.firing_seconds)} firing\n"
     )
     for e in h.episodes:
         end = "ongoing" if e.ongoing else _when(e.end)
         style = "bold red" if e.ongoing else ""
-        text.append(f"  {_when(e.start)} → {end:<14}  {span_text(e.duration):>8}", style=style)
+        text.append(
+            f"  {_when(e.start)} → {end:<14}  {format_duration(e.duration):>8}", style=style
+        )
         if e.labels.get("instance"):
             text.append(f"  {e.labels['instance']}", style="dim")
         text.append("\n")
@@ -120,7 +114,7 @@ def rule_text(r: RuleEvidence | None) -> Text:
         text.append("Prometheus has no alerting rule of this name", style="dim")
         return text
     text.append(f"{r.name}", style="bold")
-    text.append(f"  group {r.group}  for {span_text(r.duration)}  health {r.health}\n")
+    text.append(f"  group {r.group}  for {format_duration(r.duration)}  health {r.health}\n")
     text.append(" ".join(r.query.split()) + "\n")
     if r.threshold:
         text.append(f"threshold {r.threshold['op']} {r.threshold['value']:g}\n")
@@ -131,7 +125,7 @@ def rule_text(r: RuleEvidence | None) -> Text:
         text.append("now: (no data)\n", style="dim")
     for series in r.series[:3]:
         values = [v for _, v in series.points]
-        text.append(f"{span_text((r.end - r.start).total_seconds())}: ")
+        text.append(f"{format_duration(r.end - r.start)}: ")
         text.append(sparkline(values, 80), style="cyan")
         text.append("\n")
     return text
@@ -240,9 +234,9 @@ class IncidentScreen(LiveScreen):
 
     def titles(self, name: str) -> str:
         if name == "history":
-            return f"{TITLES[name]} ({tasks.span_text(self.history_window)})"
+            return f"{TITLES[name]} ({format_duration(self.history_window)})"
         if name == "logs":
-            return f"{TITLES[name]} (from {tasks.span_text(self.log_before)} before the start)"
+            return f"{TITLES[name]} (from {format_duration(self.log_before)} before the start)"
         return TITLES[name]
 
     def show_part(self, name: str) -> None:
@@ -346,13 +340,13 @@ class IncidentScreen(LiveScreen):
 
     def action_widen_logs(self) -> None:
         self.log_before = tasks.widen(self.log_before, tasks.LOG_WINDOWS)
-        self.notify(f"logs from {tasks.span_text(self.log_before)} before the start", timeout=2)
+        self.notify(f"logs from {format_duration(self.log_before)} before the start", timeout=2)
         if self.subject is not None:
             self.load("logs")
 
     def action_switch_history(self) -> None:
         self.history_window = tasks.widen(self.history_window, tasks.HISTORY_WINDOWS)
-        self.notify(f"history: {tasks.span_text(self.history_window)}", timeout=2)
+        self.notify(f"history: {format_duration(self.history_window)}", timeout=2)
         if self.subject is not None:
             self.load("history")
 

@@ -20,12 +20,11 @@ opskit.findings.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +41,7 @@ from opskit.errors import (
 from opskit.findings import Finding, Severity
 from opskit.findings import exit_code as findings_exit_code
 from opskit.tasks.batches import batches, index_states
+from opskit.tasks.grafana_backup import bounded
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
@@ -58,7 +58,6 @@ GRACE = timedelta(hours=1)  # younger leftovers may belong to a drill still runn
 RUN_ID = re.compile(r"(?P<stamp>\d{8}t\d{6})-[0-9a-f]{4}")
 STAMP = "%Y%m%dt%H%M%S"
 MAX_INDEX_NAME = 255  # bytes, Elasticsearch's limit
-CONCURRENCY = 8
 IndexStatus = Literal["ok", "mismatch", "unverified", "failed", "skipped"]
 DrillStatus = Literal["pass", "warn", "fail", "skipped"]
 
@@ -108,18 +107,6 @@ def is_leftover(run_id: str, mine: str, now: datetime, grace: timedelta = GRACE)
 def severity_of(findings: Iterable[Finding]) -> DrillStatus:
     worst = max((f.severity for f in findings), key=("ok", "info", "warning", "critical").index)
     return {"critical": "fail", "warning": "warn"}.get(worst, "pass")  # type: ignore[return-value]
-
-
-async def gather_bounded(
-    items: Iterable[T], fn: Callable[[T], Awaitable[Any]], limit: int = CONCURRENCY
-) -> list[Any]:
-    sem = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> Any:
-        async with sem:
-            return await fn(item)
-
-    return list(await asyncio.gather(*(one(i) for i in items)))
 
 
 # ================================================================== Elasticsearch
@@ -441,9 +428,9 @@ async def _compare(es: ElasticsearchClient, checks: list[IndexCheck]) -> None:
             c.notes.append(
                 f"health {c.health or 'unknown'} after the restore: shards did not recover"
             )
-    restored_counts = await gather_bounded([c.scratch for c in good], count)
+    restored_counts = await bounded([c.scratch for c in good], count)
     open_live = [c for c in good if live.get(c.index) == "open"]
-    live_counts = await gather_bounded([c.index for c in open_live], count)
+    live_counts = await bounded([c.index for c in open_live], count)
     for c, n in zip(good, restored_counts, strict=True):
         c.docs_restored = n
     for c, n in zip(open_live, live_counts, strict=True):
@@ -747,7 +734,7 @@ def _skip(report: GrafanaDrillReport, reason: str) -> GrafanaDrillReport:
 async def _restore_and_compare(
     scratch: GrafanaClient, backup: Any, report: GrafanaDrillReport
 ) -> None:
-    from opskit.tasks.grafana_backup import bounded, folder_tree
+    from opskit.tasks.grafana_backup import folder_tree
     from opskit.tasks.grafana_restore import apply_restore, normalized, plan_restore
 
     plan = await plan_restore(scratch, backup, into=report.org)

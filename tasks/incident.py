@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from opskit.durations import format_duration
 from opskit.errors import BackendError, NotFound
 from opskit.exporters import SIGNALS
 from opskit.models import (
@@ -231,7 +232,7 @@ async def find_alert(stack: Stack, key: str, history: timedelta) -> IncidentAler
     except NotFound:
         raise NotFound(
             "alertmanager",
-            f"no alert {key!r}: not firing, and not in the last {span_text(history)} of "
+            f"no alert {key!r}: not firing, and not in the last {format_duration(history)} of "
             "Prometheus' ALERTS",
         ) from None
 
@@ -701,15 +702,6 @@ def _quote(value: str) -> str:
 
 def _at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def span_text(window: timedelta) -> str:
-    seconds = int(window.total_seconds())
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 60}m"
 
 
 def widen(window: timedelta, windows: tuple[timedelta, ...]) -> timedelta:

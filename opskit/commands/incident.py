@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from opskit.commands.common import App, json_option, pass_app, run
-from opskit.durations import parse_duration
+from opskit.durations import format_duration, parse_duration
 from opskit.errors import UsageError
 from opskit.output import ago, console, esc, number, print_json, styled, table
 
@@ -36,15 +36,6 @@ def _duration(option: str, text: str) -> timedelta:
 
 def _when(at: datetime | None) -> str:
     return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else "-"
-
-
-def _seconds(value: float) -> str:
-    s = int(value)
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60}m"
-    return f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
 
 
 @click.command()
@@ -143,8 +134,8 @@ def _alert(a: IncidentAlert) -> None:
 
 def _history(h: AlertHistory) -> None:
     tb = table(
-        f"Firing history ({_seconds((h.end - h.start).total_seconds())}): fired {h.fired}x, "
-        f"{_seconds(h.firing_seconds)} firing",
+        f"Firing history ({format_duration(h.end - h.start)}): fired {h.fired}x, "
+        f"{format_duration(h.firing_seconds)} firing",
         "start",
         "end",
         "duration",
@@ -153,7 +144,7 @@ def _history(h: AlertHistory) -> None:
     for e in h.episodes:
         labels = ",".join(f"{k}={v}" for k, v in sorted(e.labels.items()))
         end = "ongoing" if e.ongoing else _when(e.end)
-        tb.add_row(_when(e.start), end, _seconds(e.duration), esc(labels))
+        tb.add_row(_when(e.start), end, format_duration(e.duration), esc(labels))
     console().print(tb)
     console().print()
 
@@ -179,7 +170,9 @@ def _rule(r: RuleEvidence | None) -> None:
     if r is None:
         out.print("[dim]Rule: Prometheus has no alerting rule of this name[/]\n")
         return
-    out.print(f"[bold]Rule[/] {esc(r.name)} (group {esc(r.group)}, for {_seconds(r.duration)})")
+    out.print(
+        f"[bold]Rule[/] {esc(r.name)} (group {esc(r.group)}, for {format_duration(r.duration)})"
+    )
     out.print(f"  {esc(' '.join(r.query.split()))}")
     if r.threshold:
         out.print(f"  threshold: {esc(r.threshold['op'])} {number(r.threshold['value'])}")
