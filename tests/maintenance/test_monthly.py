@@ -16,8 +16,12 @@ def test_threshold_review_finds_the_flapping_alert(maint: Maint) -> None:
     rules = {r["rule"]: r for r in res["data"]["rules"]}
     assert rules["HighRequestLatency"]["firings"] >= 40
     assert rules["OutOfMemory"]["op"] == "<" and rules["OutOfMemory"]["threshold"] == 5
-    never = [f for f in res["findings"] if f["summary"].startswith("never fired")]
-    assert {f["subject"] for f in never} >= {"CeleryWorkerOffline", "OutOfMemory"}
+    never = {f["subject"] for f in res["findings"] if f["summary"].startswith("never fired")}
+    assert "OutOfMemory" in never  # nothing in the lab or the tests provokes it
+    # "never fired" agrees with Prometheus' ALERTS (other tests stop a Celery worker, so
+    # whether CeleryWorkerOffline fired in the window depends on their timing)
+    assert all(rules[name]["firings"] == 0 for name in never), never
+    assert len(never) >= 2, never
 
     maint.configure("[maintenance]\nflapping_episodes = 1000\n")
     res = result(maint.report("monthly", "--only", "alert_thresholds"), "alert_thresholds")
