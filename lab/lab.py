@@ -53,7 +53,7 @@ DEBIAN_PACKAGES = {
 # The monitored email services, one module per area; each declares DEBIAN_PACKAGES and
 # SERVERS (in start order) and may define install(), seed() (run once all are healthy) and
 # add_commands(subparsers) for lab.py subcommands of its own.
-SERVICE_MODULES = ("svc_data", "svc_mail", "svc_app", "svc_logs")
+SERVICE_MODULES = ("svc_data", "svc_mail", "svc_tracing", "svc_app", "svc_logs")
 
 
 def service_modules() -> list[ModuleType]:
@@ -523,6 +523,13 @@ def env(_: argparse.Namespace) -> None:
     print(f"export OPSKIT_GRAFANA_URL={BY_NAME['grafana'].url}")
     print(f"export OPSKIT_PUSHGATEWAY_URL=http://127.0.0.1:{port('pushgateway')}")
     print(f"export OPSKIT_NODE_EXPORTER_URL=http://127.0.0.1:{port('node_exporter')}")
+    # tracing (svc_tracing.py): Jaeger's UI and query API, its health check, the
+    # collector's own metrics and the OTLP receivers (HTTP, gRPC)
+    print(f"export OPSKIT_JAEGER_URL=http://127.0.0.1:{port('jaeger_query')}")
+    print(f"export OPSKIT_OTEL_HEALTH_URL=http://127.0.0.1:{port('jaeger_health')}/status")
+    print(f"export OPSKIT_OTEL_METRICS_URL=http://127.0.0.1:{port('jaeger_metrics')}/metrics")
+    print(f"export OPSKIT_OTLP_URL=http://127.0.0.1:{port('otlp_http')}")
+    print(f"export OPSKIT_OTLP_GRPC_URL=http://127.0.0.1:{port('otlp_grpc')}")
 
 
 def restart(args: argparse.Namespace) -> None:

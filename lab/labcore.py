@@ -1,6 +1,6 @@
 """What every part of the lab shares: ports, state, the Server record and a tiny HTTP
 helper. `lab.py` orchestrates; the service modules (`svc_data.py`, `svc_mail.py`,
-`svc_app.py`) each declare their Debian packages and servers with these pieces.
+`svc_app.py`, `svc_tracing.py`) each declare their Debian packages and servers with these pieces.
 Standard library only: this runs before any virtualenv exists."""
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ BASE_PORTS = {
     "blackbox_exporter": 9115,  # prometheus-blackbox-exporter's default
     "relay_refused": 2526,  # nothing listens: Postfix's relay for mail that is refused
     "relay_blackhole": 2527,  # accepts and never answers: mail that times out
+    # tracing (svc_tracing.py): Jaeger v2, an OpenTelemetry Collector build, on the
+    # monitoring README's / Jaeger's and the Collector's default ports
+    "jaeger_query": 16686,  # the UI and the query API (/api/services, /api/traces)
+    "jaeger_query_grpc": 16685,  # the query API over gRPC (api_v2/api_v3)
+    "otlp_grpc": 4317,  # OTLP receiver, gRPC
+    "otlp_http": 4318,  # OTLP receiver, HTTP (/v1/traces): what the lab's services use
+    "jaeger_health": 13133,  # the healthcheckv2 extension: GET /status
+    "jaeger_metrics": 8888,  # the collector's own metrics (otelcol_*): GET /metrics
 }
 
 

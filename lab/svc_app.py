@@ -110,6 +110,8 @@ def base_env() -> dict[str, str]:
         "LAB_EMAIL_SERVICE_URL": email_service_url(),
         "LAB_POSTFIX_EXPORTER_URL": f"http://127.0.0.1:{port('postfix_exporter')}",
         "LAB_STATE": str(state_dir()),
+        # spans over OTLP/HTTP to the lab's Jaeger (svc_tracing.py, emailsvc/tracing.py)
+        "LAB_OTLP_URL": f"http://127.0.0.1:{port('otlp_http')}",
     }
 
 
@@ -164,8 +166,11 @@ def worker_argv(queues: str, concurrency: int, node: str) -> list[str]:
     ]
 
 
-def health_env(key: str) -> dict[str, str]:
-    return {**base_env(), "LAB_HEALTH_PORT": str(port(key))}
+def health_env(key: str, trace_instance: str = "") -> dict[str, str]:
+    env = {**base_env(), "LAB_HEALTH_PORT": str(port(key))}
+    if trace_instance:
+        env["LAB_TRACE_INSTANCE"] = trace_instance  # service.instance.id's prefix
+    return env
 
 
 def beat_argv() -> list[str]:
@@ -231,14 +236,14 @@ SERVERS: list[Server] = [
         "/health",
         "celery_worker_health",
         argv=lambda: worker_argv("default,emails", 2, "celery@worker-default"),
-        env=lambda: health_env("celery_worker_health"),
+        env=lambda: health_env("celery_worker_health", "worker-default"),
     ),
     Server(
         "celery_worker_reports",
         "/health",
         "celery_worker_reports_health",
         argv=lambda: worker_argv("reports", 1, "celery@worker-reports"),
-        env=lambda: health_env("celery_worker_reports_health"),
+        env=lambda: health_env("celery_worker_reports_health", "worker-reports"),
     ),
     Server(
         "celery_beat",

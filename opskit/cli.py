@@ -28,6 +28,7 @@ COMMANDS = {
     "prometheus": "opskit.commands.prom:prometheus",
     "alerts": "opskit.commands.alerting:alerts",
     "incident": "opskit.commands.incident:incident",
+    "traces": "opskit.commands.traces:traces",
     "silence": "opskit.commands.alerting:silence",
     "indices": "opskit.commands.es:indices",
     "cluster": "opskit.commands.es:cluster",
@@ -43,6 +44,8 @@ COMMANDS = {
     "schedule": "opskit.commands.schedule:schedule",
     "drill": "opskit.commands.drill:drill",
     "record": "opskit.commands.record:record",
+    "diff": "opskit.commands.grafana_sync:diff",
+    "export": "opskit.commands.grafana_sync:export",
 }
 HELP = {
     "status": "One summary of the whole stack; exit code says how it is.",
@@ -53,6 +56,7 @@ HELP = {
     "prometheus": "Prometheus admin actions (reload).",
     "alerts": "Alerts in Alertmanager.",
     "incident": "One alert's evidence: history, targets, rule, logs, queues, dashboards.",
+    "traces": "Jaeger's traces: per service rate, errors, latency; slowest, failing, deps.",
     "silence": "Add, list and expire Alertmanager silences.",
     "indices": "Elasticsearch indices with health, docs, size and age.",
     "cluster": "Elasticsearch cluster health, nodes and shards.",
@@ -68,6 +72,8 @@ HELP = {
     "schedule": "Run the maintenance schedule, or print crontab / systemd entries.",
     "drill": "Restore drills: restore backups into scratch space, compare, clean up.",
     "record": "Record the live state headless, for `opskit --replay FILE`.",
+    "diff": "What changed in the live Grafana since a backup (exit 1: it differs).",
+    "export": "Export Grafana as provisioning files (dashboards JSON + YAML) for git.",
 }
 
 

@@ -29,7 +29,12 @@ SourceName = Literal[
 SOURCES: tuple[SourceName, ...] = (
     "targets", "alerts", "silences", "queues", "cluster", "indices", "services", "grafana",
 )  # fmt: skip
+# sources a screen polls while it is shown (not the poller, not recorded): the Traces
+# screen's Jaeger overview, every TRACES_EVERY seconds at most
+ON_DEMAND: tuple[str, ...] = ("traces",)
+TRACES_EVERY = 15.0
 BACKEND_OF: dict[str, str] = {
+    "traces": "jaeger",
     "targets": "prometheus",
     "queues": "prometheus",
     "alerts": "alertmanager",
@@ -80,7 +85,7 @@ class SourceState:
 @dataclass
 class LiveState:
     sources: dict[str, SourceState] = field(
-        default_factory=lambda: {name: SourceState(name) for name in SOURCES}
+        default_factory=lambda: {name: SourceState(name) for name in (*SOURCES, *ON_DEMAND)}
     )
     # per "queue series": the values (what sparklines draw) and, index for index, their
     # unix times; the last hour from Prometheus first, then this session's polls
@@ -185,6 +190,28 @@ async def signal_history(
 
     got = await asyncio.gather(*(one(n) for n in names))
     return {n: pts for n, pts in zip(names, got, strict=True) if pts is not None}
+
+
+async def poll_source(state: LiveState, name: str, fetch: Callable[[], Awaitable[Any]]) -> bool:
+    """One poll of an on-demand source (ON_DEMAND), with the poller's semantics: the
+    last good value kept while it fails. True when its status changed."""
+    src = state[name]
+    before = src.status
+    t0 = time.perf_counter()
+    try:
+        value = await fetch()
+    except BackendError as exc:
+        Poller._failed(src, exc.title, exc.reason)
+    except Exception as exc:  # never let one source take the app down
+        Poller._failed(src, "error", f"{type(exc).__name__}: {exc}"[:200])
+    else:
+        src.value = value
+        src.error = None
+        src.failing_since = None
+        src.failures = 0
+        src.last_ok = datetime.now(UTC)
+    src.latency_ms = (time.perf_counter() - t0) * 1000
+    return src.status != before and not (before == "loading" and src.status == "ok")
 
 
 Fetcher = Callable[[], Awaitable[Any]]

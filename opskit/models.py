@@ -215,23 +215,44 @@ class ServiceHealth:
     # the body is not such JSON) and of each dependency it checks
     reported: str = ""
     checks: dict[str, str] = field(default_factory=dict)
+    # the numbers behind the row (the collector's spans accepted, refused, ...), and a
+    # judgement of them: "warning" or "critical" over a threshold, "" for none
+    metrics: dict[str, float] = field(default_factory=dict)
+    severity: str = ""
 
     @property
     def degraded(self) -> bool:
-        """Answering, but saying that it or a dependency is not healthy."""
+        """Answering, but saying that it or a dependency is not healthy (or its metrics
+        are over a threshold)."""
         bad = {k for k, v in self.checks.items() if v.lower() not in HEALTHY_WORDS}
-        return self.ok and (bool(bad) or self.reported.lower() not in ("", *HEALTHY_WORDS))
+        return self.ok and (
+            bool(bad)
+            or self.reported.lower() not in ("", *HEALTHY_WORDS)
+            or self.severity in ("warning", "critical")
+        )
+
+    @property
+    def level(self) -> Severity:
+        """How bad: critical when down or judged critical, warning when degraded."""
+        if not self.ok or self.severity == "critical":
+            return "critical"
+        return "warning" if self.degraded else "ok"
 
     def detail(self) -> str:
-        """`degraded: redis unhealthy, smtp unhealthy`, or ""."""
-        bad = [f"{k} {v}" for k, v in self.checks.items() if v.lower() not in HEALTHY_WORDS]
+        """`degraded: redis unhealthy, smtp unhealthy`, or "" (a check whose value is a
+        sentence, such as the collector's "12 spans refused in the last 5m", as is)."""
+        bad = [
+            v if " " in v else f"{k} {v}"
+            for k, v in self.checks.items()
+            if v.lower() not in HEALTHY_WORDS
+        ]
         if not bad and not self.degraded:
             return ""
         head = self.reported or "degraded"
         return f"{head}: {', '.join(bad)}" if bad else head
 
 
-HEALTHY_WORDS = ("healthy", "ok", "up", "pass", "green")
+HEALTHY_WORDS = ("healthy", "ok", "up", "pass", "green", "listening")
 
 
 # ------------------------------------------------------------------ the incident view

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -30,12 +30,16 @@ if TYPE_CHECKING:
     from opskit.clients.alertmanager import AlertmanagerClient
     from opskit.clients.elasticsearch import ElasticsearchClient
     from opskit.clients.grafana import GrafanaClient
+    from opskit.clients.jaeger import CollectorMetricsClient, JaegerClient
     from opskit.clients.prometheus import PrometheusClient
     from opskit.clients.pushgateway import PushgatewayClient
     from opskit.exporters import Detector, Resolved
     from opskit.http import RequestLog
+    from opskit.models_tracing import CollectorReading, TracesOverview
 
 T = TypeVar("T")
+# [tracing] rows of `services()`; they replace [[services]] entries of the same name
+TRACING_ROWS = ("jaeger", "otel-collector", "otlp-http", "otlp-grpc", "otel-collector metrics")
 
 
 class Stack:
@@ -113,10 +117,84 @@ class Stack:
         return self._keep(build_health_http(self.log))
 
     async def services(self) -> list[ServiceHealth]:
+        """Every configured service's health endpoint, then (with `[tracing] enabled`)
+        Jaeger's query API, the collector's health, OTLP receivers and metrics."""
         from opskit.clients.health import check
 
-        services = self.settings.enabled_services
-        return list(await asyncio.gather(*(check(self.health_http, s) for s in services)))
+        tracing = self.settings.tracing.enabled
+        services = [
+            s for s in self.settings.enabled_services if not (tracing and s.name in TRACING_ROWS)
+        ]
+        plain = asyncio.gather(*(check(self.health_http, s) for s in services))
+        rows, traced = await asyncio.gather(plain, self.tracing_health())
+        return [*rows, *traced]
+
+    @cached_property
+    def jaeger(self) -> JaegerClient:
+        from opskit.clients.jaeger import JaegerClient
+        from opskit.http import build_http
+
+        cfg = self.settings.tracing.jaeger()
+        return self._keep(JaegerClient(build_http("jaeger", cfg, self.log), cfg.retries))
+
+    @cached_property
+    def collector_metrics(self) -> CollectorMetricsClient:
+        from opskit.clients.jaeger import CollectorMetricsClient
+        from opskit.http import build_health_http
+
+        return self._keep(CollectorMetricsClient(build_health_http(self.log), 1))
+
+    async def collector(self) -> CollectorReading:
+        """The collector's own metrics, over `metrics_window` when Prometheus scrapes
+        them, judged against `[tracing]`'s thresholds."""
+        from opskit.tracing import judge_collector, read_collector, window_increases
+
+        cfg = self.settings.tracing
+        scrape = await self.collector_metrics.scrape(cfg.otel_metrics_url)
+        reading = read_collector(scrape, cfg.otel_metrics_url)
+        await window_increases(
+            self.prometheus, reading, cfg.metrics_window, cfg.prometheus_selector
+        )
+        judge_collector(reading, cfg)
+        return reading
+
+    async def tracing_health(self) -> list[ServiceHealth]:
+        """The tracing rows (none when `[tracing] enabled = false`); never raises."""
+        from opskit.clients.jaeger import collector_health, otlp_http_health, tcp_health
+
+        cfg = self.settings.tracing
+        if not cfg.enabled:
+            return []
+        seconds = min(cfg.timeout.total_seconds(), 5.0)
+        checks: list[Awaitable[ServiceHealth]] = [
+            self.jaeger.health(),
+            collector_health(self.health_http, cfg.otel_health_url, seconds),
+            otlp_http_health(self.health_http, cfg.otlp_url, seconds),
+            self._collector_row(),
+        ]
+        if cfg.otlp_grpc_url:
+            checks.append(tcp_health("otlp-grpc", cfg.otlp_grpc_url, seconds))
+        return list(await asyncio.gather(*checks))
+
+    async def _collector_row(self) -> ServiceHealth:
+        from opskit.tracing import collector_row
+
+        url = self.settings.tracing.otel_metrics_url
+        t0 = time.perf_counter()
+        try:
+            reading = await self.collector()
+        except BackendError as exc:
+            return ServiceHealth("otel-collector metrics", url, False, None, None, exc.reason)
+        return collector_row(reading, round((time.perf_counter() - t0) * 1000, 1))
+
+    async def traces(
+        self, service: str | None = None, window: timedelta | None = None
+    ) -> TracesOverview:
+        """The Traces view: per service figures, slowest and failing traces, the
+        dependency graph, over `[tracing] window`."""
+        from opskit.tracing import overview
+
+        return await overview(self.jaeger, self.settings.tracing, service, window=window)
 
     async def queues(self) -> list[QueueDepth]:
         queues = self.settings.enabled_queues

@@ -193,7 +193,7 @@ def summarize(context: str, readings: Mapping[str, Reading]) -> Summary:
         if not svc.ok:
             add("critical", "services", svc.name, svc.error)
         elif svc.degraded:
-            add("warning", "services", svc.name, svc.detail())
+            add(svc.level, "services", svc.name, svc.detail())
 
     unreachable = any(not s.ok for s in sources.values())
     return Summary(

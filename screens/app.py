@@ -24,6 +24,7 @@ from opskit.screens.indices import IndicesScreen
 from opskit.screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
 from opskit.screens.overview import OverviewScreen
 from opskit.screens.tables import QueuesScreen, ServicesScreen, TargetsScreen
+from opskit.screens.traces import TracesScreen
 from opskit.stack import Stack
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ SCREENS_BY_NAME: dict[str, type[LiveScreen]] = {
     "indices": IndicesScreen,
     "services": ServicesScreen,
     "doctor": DoctorScreen,
+    "traces": TracesScreen,
 }
 ContextLoader = Callable[[str], Settings]
 
@@ -62,6 +64,7 @@ class OpskitApp(App[None]):
         Binding("5", "switch_mode('indices')", "Indices", show=False, id="indices"),
         Binding("6", "switch_mode('services')", "Services", show=False, id="services"),
         Binding("7", "switch_mode('doctor')", "Doctor", show=False, id="doctor"),
+        Binding("8", "switch_mode('traces')", "Traces", show=False, id="traces"),
         # replay only (check_action hides them otherwise)
         Binding("left_square_bracket", "replay_step(-1)", "Back", id="replay_back"),
         Binding("right_square_bracket", "replay_step(1)", "Forward", id="replay_forward"),

@@ -26,19 +26,23 @@ from opskit.models import (
     RuleEvidence,
     TargetEvidence,
 )
+from opskit.models_tracing import IncidentTraces
 from opskit.output import ago
 from opskit.screens.base import LiveScreen
 from opskit.screens.widgets import HistoryPlot, Line, Threshold, sparkline
 from opskit.stack import Sourced, fetch
 from opskit.tasks import incident as tasks
+from opskit.tasks.traces import incident_traces
+from opskit.tracing import ms
 
-PARTS = ("alert", "history", "targets", "rule", "logs", "queues", "dashboards")
+PARTS = ("alert", "history", "targets", "rule", "logs", "traces", "queues", "dashboards")
 TITLES = {
     "alert": "Alert",
     "history": "Firing history",
     "targets": "Targets",
     "rule": "Rule",
     "logs": "Logs",
+    "traces": "Traces",
     "queues": "Queues",
     "dashboards": "Dashboards",
 }
@@ -166,6 +170,27 @@ def dashboards_text(links: list[DashboardLink]) -> Text:
     return text
 
 
+def traces_text(found: IncidentTraces) -> Text:
+    """The service's traces around the start: failing first, then the slowest, each with
+    its link into Jaeger's UI."""
+    text = Text()
+    if found.note:
+        text.append(found.note, style="dim")
+        return text
+    text.append(
+        f"{found.service}: {found.read} trace(s) from {_when(found.start)} to "
+        f"{_when(found.end)}, {found.errors} failing\n"
+    )
+    for t in found.traces:
+        style = "bold red" if t.errors else ""
+        text.append(f"{_when(t.start)}  {ms(t.duration_ms):>6} ms  ", style=style)
+        text.append(f"{t.operation}", style=style)
+        if t.error_message:
+            text.append(f"  {t.error_message}", style="red")
+        text.append(f"\n  {found.link(t.trace_id)}\n", style="dim")
+    return text
+
+
 RENDER: dict[str, Callable[[Any], Text]] = {
     "alert": alert_text,
     "history": history_text,
@@ -174,6 +199,7 @@ RENDER: dict[str, Callable[[Any], Text]] = {
     "logs": logs_text,
     "queues": queues_text,
     "dashboards": dashboards_text,
+    "traces": traces_text,
 }
 
 
@@ -243,6 +269,9 @@ class IncidentScreen(LiveScreen):
         widget = self.query_one(f"#part-{name}", Static)
         widget.border_title = self.titles(name)
         part = self.results[name]
+        if part is None and self.preloaded and name == "traces":
+            widget.display = False  # a replay or a preloaded view without traces
+            return
         if part is None:
             widget.update(Text("loading…", style="dim"))
             widget.remove_class("-error")
@@ -305,7 +334,9 @@ class IncidentScreen(LiveScreen):
         stack, subject = self.oapp.stack, self.subject
         assert stack is not None and subject is not None
         if name == "history":
-            return tasks.alert_history(stack, subject.alertname, self.history_window)
+            return tasks.alert_history(
+                stack, subject.alertname, self.history_window, active=tasks.active_since(subject)
+            )
         if name == "targets":
             return tasks.alert_targets(stack, subject, self.since)
         if name == "rule":
@@ -314,6 +345,8 @@ class IncidentScreen(LiveScreen):
             return tasks.alert_logs(stack, subject, self.log_before)
         if name == "queues":
             return tasks.alert_queues(stack, subject)
+        if name == "traces":
+            return incident_traces(stack, subject)
         return tasks.alert_dashboards(stack, subject)
 
     async def _load(self, name: str) -> None:

@@ -215,11 +215,15 @@ class ServicesScreen(TableScreen[ServiceHealth]):
             str(s.status_code or "-"),
             f"{s.latency_ms:.0f}" if s.latency_ms is not None else "-",
             s.url,
-            styled_cell(s.error or s.detail(), "red" if s.error else "yellow"),
+            styled_cell(
+                s.error or s.detail(), "red" if s.error or s.severity == "critical" else "yellow"
+            ),
         )
 
 
 def service_state(s: ServiceHealth) -> Text:
     if not s.ok:
         return Text("down", style="bold red")
+    if s.severity == "critical":
+        return Text("critical", style="bold red")
     return Text("degraded", style="yellow") if s.degraded else Text("up", style="green")

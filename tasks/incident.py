@@ -15,6 +15,8 @@ own (a `Sourced`: its value or its error):
   identical messages grouped with a count, newest first
 - queues: the queue depths, when the alert is about a queue
 - dashboards: Grafana dashboards whose panel queries name its job or a metric of its rule
+- traces: the traces of its service in Jaeger around its start (`[tracing]
+  incident_before`/`incident_after`), failing first, then the slowest (tasks.traces)
 
 The screen loads the parts one by one with the same functions (`find_alert`, then
 `alert_history`, `alert_targets`, ...). Prints nothing.
@@ -50,9 +52,11 @@ from opskit.models import (
     TargetEvidence,
     to_json,
 )
+from opskit.models_tracing import IncidentTraces
 from opskit.stack import Sourced, fetch
 from opskit.tasks.maintenance.promql import _NUMBER, _top_level_ops, split_threshold
 from opskit.tasks.maintenance.weekly import index_glob
+from opskit.tasks.traces import incident_traces
 
 if TYPE_CHECKING:
     from opskit.stack import Stack
@@ -116,6 +120,7 @@ class Incident:
     logs: Sourced[IncidentLogs] | None = None
     queues: Sourced[list[QueueDepth] | None] | None = None
     dashboards: Sourced[list[DashboardLink]] | None = None
+    traces: Sourced[IncidentTraces] | None = None
     windows: dict[str, timedelta] = field(default_factory=dict)
 
     @property
@@ -138,6 +143,7 @@ class Incident:
             "logs": self.logs,
             "queues": self.queues,
             "dashboards": self.dashboards,
+            "traces": self.traces,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -184,6 +190,7 @@ async def incident(
     subject = alert.value
     if subject is None:
         return found
+    traces = asyncio.ensure_future(fetch(incident_traces(stack, subject)))
     (
         found.history,
         found.targets,
@@ -192,13 +199,14 @@ async def incident(
         found.queues,
         found.dashboards,
     ) = await asyncio.gather(
-        fetch(alert_history(stack, subject.alertname, history)),
+        fetch(alert_history(stack, subject.alertname, history, active=active_since(subject))),
         fetch(alert_targets(stack, subject, since)),
         fetch(alert_rule(stack, subject, since)),
         fetch(alert_logs(stack, subject, log_before)),
         fetch(alert_queues(stack, subject)),
         fetch(alert_dashboards(stack, subject)),
     )
+    found.traces = await traces
     return found
 
 
@@ -305,12 +313,27 @@ def _step(window: timedelta, points: int) -> float:
     return max(15.0, math.ceil(window.total_seconds() / points))
 
 
+def active_since(subject: IncidentAlert) -> datetime | None:
+    """When the alert, active in Alertmanager now, started: the history's ongoing episode
+    even before the range query's sampling has seen it."""
+    if subject.source == "alertmanager" and subject.state in ("firing", "suppressed"):
+        return subject.starts_at
+    return None
+
+
 async def alert_history(
-    stack: Stack, alertname: str, window: timedelta, now: datetime | None = None
+    stack: Stack,
+    alertname: str,
+    window: timedelta,
+    now: datetime | None = None,
+    active: datetime | None = None,
 ) -> AlertHistory:
     """Firing episodes of `ALERTS{alertname=...}` over the window, oldest first. Pending
     time counts separately. (`ALERTS_FOR_STATE` holds the same episodes' active-since
-    times; the range query of `ALERTS` is enough to draw them.)"""
+    times; the range query of `ALERTS` is enough to draw them.) `active`: the start of
+    the alert Alertmanager has active now; a range query sampled every `step` seconds
+    may not have seen an episode that began less than a step ago, and Alertmanager's
+    word makes it ongoing."""
     end = now or datetime.now(UTC)
     start = end - window
     step = _step(window, 2000)
@@ -334,6 +357,8 @@ async def alert_history(
                 )
             )
     episodes.sort(key=lambda e: e.start)
+    if active is not None and active >= start:
+        with_active(episodes, active, end, step)
     pending_seconds = sum(
         last - first + step for pts in pending for first, last in _runs([t for t, _ in pts], step)
     )
@@ -346,6 +371,19 @@ async def alert_history(
         firing_seconds=sum(e.duration for e in episodes),
         pending_seconds=pending_seconds,
     )
+
+
+def with_active(episodes: list[Episode], active: datetime, end: datetime, step: float) -> None:
+    """Make the episode of an alert active since `active` ongoing until `end`: the last
+    episode when it reaches to within two steps of `active`, else a new one."""
+    if any(e.ongoing for e in episodes):
+        return
+    last = episodes[-1] if episodes else None
+    if last is not None and last.end.timestamp() >= active.timestamp() - 2 * step:
+        last.end, last.ongoing = end, True  # the same episode, seen until just now
+        last.duration = max((end - last.start).total_seconds(), 0.0)
+    else:
+        episodes.append(Episode(active, end, max((end - active).total_seconds(), 0.0), True, {}))
 
 
 def _runs(times: list[float], step: float) -> list[tuple[float, float]]:

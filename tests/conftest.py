@@ -42,6 +42,11 @@ class Lab:
     grafana: str = _url(3000)
     pushgateway: str = _url(9091)
     node_exporter: str = _url(9100)
+    jaeger: str = _url(16686)  # Jaeger v2: query API, health, own metrics, OTLP in
+    otel_health: str = f"{_url(13133)}/status"
+    otel_metrics: str = f"{_url(8888)}/metrics"
+    otlp: str = _url(4318)
+    otlp_grpc: str = _url(4317)
     tls_prometheus: str = f"https://127.0.0.1:{9490 + OFFSET}"
     tls_elasticsearch: str = f"https://127.0.0.1:{9290 + OFFSET}"
     tls_grafana: str = f"https://localhost:{3443 + OFFSET}"
@@ -60,6 +65,11 @@ class Lab:
             OPSKIT_ELASTICSEARCH_URL=self.elasticsearch,
             OPSKIT_GRAFANA_URL=self.grafana,
             OPSKIT_PUSHGATEWAY_URL=self.pushgateway,
+            OPSKIT_JAEGER_URL=self.jaeger,
+            OPSKIT_OTEL_HEALTH_URL=self.otel_health,
+            OPSKIT_OTEL_METRICS_URL=self.otel_metrics,
+            OPSKIT_OTLP_URL=self.otlp,
+            OPSKIT_OTLP_GRPC_URL=self.otlp_grpc,
             GRAFANA_USER=GRAFANA_USER,
             GRAFANA_PASSWORD=GRAFANA_PASSWORD,
             XDG_CONFIG_HOME=str(self.home / "config"),

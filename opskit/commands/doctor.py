@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from opskit.findings import Finding
     from opskit.tasks.doctor import DoctorReport
 
-AREA_NAMES = ("scraping", "logs", "alerts", "memory")
+AREA_NAMES = ("scraping", "logs", "alerts", "memory", "tracing")
 MARK = {
     "ok": "[green]ok[/]",
     "info": "[cyan]info[/]",

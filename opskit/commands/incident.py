@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         RuleEvidence,
         TargetEvidence,
     )
+    from opskit.models_tracing import IncidentTraces
     from opskit.tasks.incident import Incident
 
 
@@ -57,7 +58,7 @@ def _when(at: datetime | None) -> str:
 @pass_app
 def incident(app: App, key: str, since: str, history: str, logs_before: str, as_json: bool) -> int:
     """One alert's evidence: the alert, its firing history, its targets, its rule and
-    expression, the service's logs, related queues and Grafana dashboards.
+    expression, the service's logs and traces, related queues and Grafana dashboards.
 
     Exit 0 when the alert was found (even resolved), 6 when there is no such alert
     (neither firing nor in the history), 3 when Alertmanager could not be reached."""
@@ -97,6 +98,8 @@ def show(found: Incident) -> None:
         _rule(found.rule.value)
     if found.logs and found.logs.value is not None:
         _logs(found.logs.value)
+    if found.traces and found.traces.value is not None:
+        _traces(found.traces.value)
     if found.queues and found.queues.value is not None:
         _queues(found.queues.value)
     if found.dashboards and found.dashboards.value is not None:
@@ -199,6 +202,30 @@ def _logs(logs: IncidentLogs) -> None:
         style = {"ERROR": "bold red", "WARNING": "yellow"}.get(g.level)
         level = f"[{style}]{g.level}[/]" if style else g.level
         tb.add_row(level, str(g.count), _when(g.last), esc(g.message[:160]))
+    console().print(tb)
+    console().print()
+
+
+def _traces(found: IncidentTraces) -> None:
+    from opskit.tracing import ms
+
+    if found.note:
+        console().print(f"[dim]Traces: {esc(found.note)}[/]\n")
+        return
+    tb = table(
+        f"Traces of {found.service} from {_when(found.start)} to {_when(found.end)}: "
+        f"{found.read} read, {found.errors} failing (failing first, then slowest)",
+        "start",
+        "duration ms",
+        "operation",
+        "error",
+        "link",
+    )
+    for t in found.traces:
+        error = f"[red]{esc(t.error_message or 'error')}[/]" if t.errors else ""
+        tb.add_row(
+            _when(t.start), ms(t.duration_ms), esc(t.operation), error, found.link(t.trace_id)
+        )
     console().print(tb)
     console().print()
 

@@ -109,7 +109,9 @@ async def _health(stack: Stack) -> list[ServiceHealth]:
 @json_option
 @pass_app
 def health(app: App, as_json: bool = False) -> int:
-    """Every service's health endpoint, with latency. Exit 2 when any fails."""
+    """Every service's health endpoint, with latency; with [tracing], Jaeger's query API,
+    the collector's health, its OTLP receivers and its own span metrics against their
+    thresholds. Exit 2 when any fails (or is critical), 1 when one is degraded."""
 
     async def go() -> list[ServiceHealth]:
         async with app.stack() as stack:
@@ -121,7 +123,15 @@ def health(app: App, as_json: bool = False) -> int:
     else:
         t = table(None, "service", "state", "status", "latency ms", "url / error")
         for r in results:
-            state = "down" if not r.ok else "degraded" if r.degraded else "up"
+            state = (
+                "down"
+                if not r.ok
+                else "critical"
+                if r.severity == "critical"
+                else "degraded"
+                if r.degraded
+                else "up"
+            )
             problem = r.error if not r.ok else r.detail()
             t.add_row(
                 r.name,
@@ -132,9 +142,7 @@ def health(app: App, as_json: bool = False) -> int:
             )
         console().print(t)
     return exit_code(
-        Finding("critical" if not r.ok else "warning", r.name, r.error or r.detail())
-        for r in results
-        if not r.ok or r.degraded
+        Finding(r.level, r.name, r.error or r.detail()) for r in results if r.level != "ok"
     )
 
 

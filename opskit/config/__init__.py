@@ -63,6 +63,7 @@ from opskit.config.schema import (
     Service,
     Settings,
     SignalName,
+    Tracing,
     table_sections,
 )
 
@@ -96,6 +97,7 @@ __all__ = [
     "Service",
     "Settings",
     "SignalName",
+    "Tracing",
     "config_dir",
     "current_context_file",
     "defaults",

@@ -21,6 +21,8 @@ DEFAULT_MIN_VERSIONS = {
 }
 
 
+# With `[tracing] enabled` (the default), the jaeger and otel-collector rows are checked
+# through `[tracing]` (the query API, the health extension at its URL), not these URLs.
 DEFAULT_SERVICES: list[dict[str, Any]] = [
     {"name": "email-service", "url": "http://localhost:5000/health"},
     {"name": "kibana", "url": "http://localhost:5601/api/status"},

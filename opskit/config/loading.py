@@ -106,6 +106,12 @@ def readme_env(env: Mapping[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 _TOP_LEVEL_ENV = ("refresh", "read_only", "color")
+# not configuration: the secrets `opskit restore grafana` gives data sources and contact
+# points (tasks.grafana_restore.load_secrets reads them; never shown, never stored)
+SECRET_ENV_PREFIXES = ("OPSKIT_GRAFANA_DS_SECRET_", "OPSKIT_GRAFANA_CP_SECRET_")
+# the names `lab/lab.py env` prints (and a tracing operator would guess) for the
+# `[tracing]` URLs: OPSKIT_JAEGER_URL is tracing.jaeger_url, and so on
+TRACING_ENV = ("jaeger_url", "otel_health_url", "otel_metrics_url", "otlp_url", "otlp_grpc_url")
 
 
 def opskit_env(env: Mapping[str, str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -113,7 +119,7 @@ def opskit_env(env: Mapping[str, str]) -> Iterator[tuple[str, str, dict[str, Any
     sections are the tables of Settings (backends, doctor, backup, maintenance, schedule)."""
     sections = table_sections()
     for name, value in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name.startswith(SECRET_ENV_PREFIXES):
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         for section in sections:
@@ -124,6 +130,8 @@ def opskit_env(env: Mapping[str, str]) -> Iterator[tuple[str, str, dict[str, Any
         else:
             if rest in _TOP_LEVEL_ENV:
                 yield name, rest, {rest: value}
+            elif rest in TRACING_ENV:
+                yield name, f"tracing.{rest}", {"tracing": {rest: value}}
 
 
 def current_context_file() -> Path:

@@ -239,6 +239,74 @@ class Doctor(_Strict):
         return value
 
 
+class Tracing(_Strict):
+    """`[tracing]`: the README's Distributed Tracing (OpenTelemetry Collector + Jaeger):
+    where they listen, and the thresholds of `opskit health`, `traces` and the doctor
+    (docs/configuration.md). `OPSKIT_JAEGER_URL`, `OPSKIT_OTEL_HEALTH_URL`,
+    `OPSKIT_OTEL_METRICS_URL`, `OPSKIT_OTLP_URL` and `OPSKIT_OTLP_GRPC_URL` set the URLs
+    (as `lab/lab.py env` prints them), like `OPSKIT_TRACING_<KEY>` does."""
+
+    enabled: bool = True  # false: no tracing rows, no Traces data, no doctor area checks
+    jaeger_url: str = "http://localhost:16686"  # the query API (the UI's port)
+    otel_health_url: str = "http://localhost:13133/"  # the health_check extension
+    otel_metrics_url: str = "http://localhost:8888/metrics"  # the collector's own metrics
+    otlp_url: str = "http://localhost:4318"  # OTLP/HTTP receiver
+    otlp_grpc_url: str | None = "http://localhost:4317"  # OTLP/gRPC (a TCP check); none: skip
+    username: str | None = None  # for a Jaeger query API behind an authenticating proxy
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    verify: bool = True
+    ca_bundle: Path | None = None
+    timeout: Duration = timedelta(seconds=10)
+    retries: int = Field(default=1, ge=0, le=10)
+    # the Traces view and `opskit traces`: traces of the last `window`, at most `limit`
+    # per service (the rates are then over the time those traces cover)
+    window: Duration = timedelta(hours=1)
+    limit: int = Field(default=500, ge=10, le=5000)
+    slowest: int = Field(default=10, ge=1, le=100)  # slowest and failing traces kept
+    error_rate_warning: float = Field(default=0.01, ge=0, le=1)  # the README's 1%
+    error_rate_critical: float = Field(default=0.05, ge=0, le=1)
+    # the collector's counters over this window (from Prometheus, when it scrapes them)
+    metrics_window: Duration = timedelta(minutes=5)
+    prometheus_selector: str = ""  # extra label matchers, e.g. job="jaeger"
+    queue_warning_ratio: float = Field(default=0.8, gt=0, le=1)  # exporter queue / capacity
+    # a service with traces in `window` but none in the last `silent_after` "stopped"
+    silent_after: Duration = timedelta(minutes=10)
+    services: list[str] = Field(default_factory=list)  # expected to send traces
+    incident_before: Duration = timedelta(minutes=15)  # the incident view's traces window
+    incident_after: Duration = timedelta(minutes=15)
+
+    @field_validator("jaeger_url", "otel_health_url", "otel_metrics_url", "otlp_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("otlp_grpc_url")
+    @classmethod
+    def _valid_grpc(cls, value: str | None) -> str | None:
+        return _check_url(value) if value else None
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"CA bundle {str(value)!r} does not exist")
+        return value.expanduser() if value is not None else None
+
+    def jaeger(self) -> Backend:
+        """The query API as a backend: what `opskit.http.build_http` takes."""
+        return Backend(
+            url=self.jaeger_url,
+            username=self.username,
+            password=self.password,
+            token=self.token,
+            verify=self.verify,
+            ca_bundle=self.ca_bundle,
+            timeout=self.timeout,
+            retries=self.retries,
+        )
+
+
 class Maintenance(_Strict):
     """`[maintenance]`: thresholds and switches of `opskit maintenance` (docs/maintenance.md)."""
 
@@ -321,6 +389,7 @@ class Settings(_Strict):
     maintenance: Maintenance = Field(default_factory=Maintenance)
     baselines: dict[str, Baseline] = Field(default_factory=dict)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    tracing: Tracing = Field(default_factory=Tracing)
 
     def backend(self, name: str) -> Backend:
         value = getattr(self, name)

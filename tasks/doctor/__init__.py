@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from opskit.errors import BackendError, UsageError
 from opskit.findings import SEVERITIES, Finding, exit_code
-from opskit.tasks.doctor import alerts, logs, memory, scraping
+from opskit.tasks.doctor import alerts, logs, memory, scraping, tracing
 from opskit.tasks.doctor.model import AREAS, AreaReport, Check, Context, DoctorReport
 
 if TYPE_CHECKING:
@@ -37,6 +37,10 @@ CHECKS: list[Check] = [
     Check("memory", "es_heap", "elasticsearch", memory.es_heap),
     Check("memory", "prometheus_cardinality", "prometheus", memory.prometheus_cardinality),
     Check("memory", "shards_per_node", "elasticsearch", memory.shards_per_node),
+    Check("tracing", "collector_spans", "otel-collector", tracing.collector_spans),
+    Check("tracing", "exporter_to_jaeger", "otel-collector", tracing.exporter_to_jaeger),
+    Check("tracing", "jaeger_query", "jaeger", tracing.jaeger_query),
+    Check("tracing", "services_silent", "jaeger", tracing.services_silent),
 ]
 
 __all__ = ["AREAS", "CHECKS", "DoctorReport", "Finding", "run_doctor"]

@@ -23,6 +23,7 @@ AREAS: dict[str, str] = {
     "logs": "Kibana Not Showing Logs (logs not arriving)",
     "alerts": "Alerts Not Firing",
     "memory": "High Memory Usage (and load)",
+    "tracing": "Traces Missing (OpenTelemetry Collector and Jaeger)",
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from opskit.config import Settings, load
+from opskit.live import SOURCES
 from opskit.screens.app import OpskitApp, create_app
 from opskit.screens.widgets import KeyedTable
 from tests.conftest import Lab, get_json, lab_ctl
@@ -185,8 +186,9 @@ async def test_read_only_context_hides_destructive_actions(lab: Lab) -> None:
 async def test_every_screen_renders_against_the_lab(lab: Lab, mode: str) -> None:
     app = create_app(lab_settings(lab), refresh=2.0)
     async with app.run_test(size=SIZE) as pilot:
+        # every polled source (an on-demand one, the traces, loads with its screen)
         assert await until(
-            pilot.pause, lambda: all(s.status == "ok" for s in app.state.sources.values()), 30
+            pilot.pause, lambda: all(app.state[name].status == "ok" for name in SOURCES), 30
         )
         app.switch_mode(mode)
         await pilot.pause()

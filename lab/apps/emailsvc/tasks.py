@@ -1,6 +1,9 @@
 """The Celery app on the lab's Redis: queues default, emails and reports; the tasks the
 email-service and beat send. Workers run with events on (-E) and task-sent events are on,
-so danihodovic/celery-exporter sees sent, received, started, succeeded and failed."""
+so danihodovic/celery-exporter sees sent, received, started, succeeded and failed.
+Traces (tracing.py): each prefork child of a worker (service.name `celery-worker`) and
+beat (`celery-beat`) export Celery's run and publish spans with their psycopg calls; the
+publisher's trace context comes in the task message's headers."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import contextlib
 import imaplib
 import json
 import logging
+import os
 import random
 import smtplib
 import threading
@@ -20,7 +24,7 @@ import psycopg
 from celery import Celery, signals
 from kombu import Queue
 
-from . import config
+from . import config, tracing
 
 log = logging.getLogger("celery_tasks")
 
@@ -74,6 +78,7 @@ def send_email(email_id: int) -> str:
         row = conn.execute(
             "SELECT sender, recipient, subject, body FROM emails WHERE id = %s", (email_id,)
         ).fetchone()
+        tracing.annotate(**{"email.id": email_id})
         if row is None:
             raise LookupError(f"email {email_id} not found")
         sender, recipient, subject, body = row
@@ -166,6 +171,17 @@ def _worker_ready(sender: Any = None, **_: Any) -> None:
     _serve_health("worker", {"hostname": hostname})
 
 
+@signals.worker_process_init.connect
+def _child_tracing(**_: Any) -> None:
+    """Tasks run in the prefork children: each gets its own TracerProvider (the exporter's
+    thread would not survive a fork)."""
+    instance = f"{os.environ.get('LAB_TRACE_INSTANCE', 'worker')}-{os.getpid()}"
+    if tracing.setup("celery-worker", instance):
+        tracing.instrument_clients()
+
+
 @signals.beat_init.connect
 def _beat_ready(sender: Any = None, **_: Any) -> None:
+    if tracing.setup("celery-beat"):
+        tracing.instrument_clients()
     _serve_health("beat", {"schedule": sorted(app.conf.beat_schedule)})

@@ -1,7 +1,10 @@
 """The email-service: a small Flask API over PostgreSQL, Celery (Redis), Postfix and
 Dovecot, run by Gunicorn (gunicorn_conf.py). Metrics by prometheus-flask-exporter in
 Gunicorn multiprocess mode on /metrics; /health as the monitoring README's health section
-describes (the service and its dependencies)."""
+describes (the service and its dependencies). Traces (tracing.py): a Flask server span per
+request (not /metrics, /health/live) with its Celery publish, psycopg and Redis spans,
+exported to the lab's Jaeger; a request's X-Request-Id header becomes the span's
+`request.id` attribute and a stored email's id its `email.id`."""
 
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from typing import Any
 import psycopg
 import redis
 from flask import Flask, Response, jsonify, request
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 from werkzeug.exceptions import HTTPException
 
-from . import VERSION, config
+from . import VERSION, config, tracing
 from .pools import PoolTimeout, make_pools
 from .tasks import app as celery_app
 
@@ -33,11 +37,22 @@ app = Flask("email_service")
 # flask_http_request_exceptions_total, flask_exporter_info, all on this app's /metrics.
 metrics = GunicornInternalPrometheusMetrics(app, excluded_paths=["^/metrics$", "^/health/live$"])
 metrics.info("email_service_info", "The email-service build", version=VERSION)
+# Each Gunicorn worker imports this module after the fork: a TracerProvider of its own.
+if tracing.setup(SERVICE):
+    tracing.instrument_clients()
+    FlaskInstrumentor().instrument_app(app, excluded_urls="/metrics,/health/live")
 DB, SMTP, IMAP = make_pools()
 _schema_ready = False
 
-# the lab's schema file, which lab/svc_data.py also applies
-SCHEMA = (Path(__file__).resolve().parents[2] / "config" / "schema.sql").read_text()
+# the lab's schema file, which lab/svc_data.py also applies (its comment lines left out:
+# the psycopg span is named after the statement's first word)
+SCHEMA = "\n".join(
+    line
+    for line in (Path(__file__).resolve().parents[2] / "config" / "schema.sql")
+    .read_text()
+    .splitlines()
+    if not line.lstrip().startswith("--")
+)
 
 
 def db_execute(sql: str, params: tuple[Any, ...] = (), timeout: float = 5.0) -> list[Any]:
@@ -172,6 +187,7 @@ def send_email() -> tuple[Response, int]:
         "RETURNING id",
         (sender, recipient, subject, body),
     )[0]
+    tracing.annotate(**{"email.id": email_id})
     if request.args.get("sync"):
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = sender, recipient, subject
@@ -233,11 +249,18 @@ def http_error(exc: HTTPException) -> tuple[Response, int]:
 
 @app.errorhandler(Exception)
 def server_error(exc: Exception) -> tuple[Response, int]:
+    tracing.record_error(exc)
     if isinstance(exc, SimulatedFailure | PoolTimeout | psycopg.OperationalError):
         log.error("%s %s: dependency failed: %s", request.method, request.path, exc)
     else:
         log.error("%s %s: %s", request.method, request.path, exc, exc_info=exc)
     return jsonify({"error": f"{type(exc).__name__}: {exc}", "status": 500}), 500
+
+
+@app.before_request
+def request_id() -> None:
+    if rid := request.headers.get("X-Request-Id", "")[:100]:
+        tracing.annotate(**{"request.id": rid})
 
 
 @app.after_request
