@@ -11,7 +11,20 @@ differs, so running it twice changes nothing the second time. It ensures:
 * the Prometheus data source (name "Prometheus", uid ``prometheus``, the default one);
 * the monitoring README's two dashboards, ``email-service-overview`` and
   ``system-resources``, in that folder, with PromQL panels that answer against the lab's
-  Prometheus (node exporter, Pushgateway, the email-service scrape job).
+  Prometheus (node exporter, Pushgateway, the email-service scrape job), and the library
+  panel ``opskit-node-load`` in that folder;
+* a user ``ops-engineer`` and a team ``oncall`` (the admin), which may edit the folder (a
+  folder permission on top of the Viewer/Editor defaults);
+* Grafana Alerting: the contact point ``oncall-webhook``, the mute timing ``weekends``, the
+  template ``opskit.title``, a policy tree routing severity=critical to the contact point,
+  and the rule group ``email-service`` (rule ``opskit-email-down``, a Prometheus query);
+* two annotations (tag ``opskit-seed``) and the org preferences (home dashboard, UTC);
+* a second organisation "Staging" with ``ops-engineer`` as an Editor, its own team
+  ``oncall`` (the admin and ``ops-engineer``, Edit on its folder), a folder, a Prometheus
+  data source, the library panel
+  ``opskit-node-load`` there too and a dashboard using it (in Staging, not in the main org:
+  a dashboard whose library panel is missing fails to save, so restoring one needs its
+  library panels restored first).
 
 Prints one line per object (created / updated / unchanged); exits 1 with a message on the
 first error. Standard library only.
@@ -35,6 +48,29 @@ DS_UID = "prometheus"
 DS_NAME = "Prometheus"
 DS = {"type": "prometheus", "uid": DS_UID}
 SEED_MESSAGE = "seeded by lab/grafana_seed.py"
+LIBRARY_UID = "opskit-node-load"
+LIBRARY_NAME = "Node load (1m)"
+ENGINEER = {"name": "Ops Engineer", "email": "ops-engineer@example.com",
+            "login": "ops-engineer", "password": "ops-engineer-lab"}  # fmt: skip
+TEAM = "oncall"
+CONTACT_UID = "oncall-webhook"
+CONTACT = {"uid": CONTACT_UID, "name": "oncall", "type": "webhook",
+           "settings": {"url": "http://127.0.0.1:9/opskit-oncall", "httpMethod": "POST"},
+           "disableResolveMessage": False}  # fmt: skip
+MUTE = {"name": "weekends", "time_intervals": [{"weekdays": ["saturday", "sunday"]}]}
+TEMPLATE_NAME = "opskit.title"
+TEMPLATE = (
+    '{{ define "opskit.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}{{ end }}'
+)
+POLICY = {
+    "receiver": "grafana-default-email",
+    "group_by": ["grafana_folder", "alertname"],
+    "routes": [{"receiver": "oncall", "object_matchers": [["severity", "=", "critical"]],
+                "mute_time_intervals": ["weekends"]}],
+}  # fmt: skip
+RULE_GROUP = "email-service"
+STAGING = "Staging"
+STAGING_FOLDER = {"uid": "staging-services", "title": "Staging Services"}
 
 
 class SeedError(Exception):
@@ -69,9 +105,15 @@ class Grafana:
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def in_org(self, org_id: int) -> Grafana:
+        other = Grafana.__new__(Grafana)
+        other.url, other.timeout = self.url, self.timeout
+        other.headers = {**self.headers, "X-Grafana-Org-Id": str(org_id)}
+        return other
+
     def expect(self, method: str, path: str, body: JSON | None = None) -> Any:
         status, payload = self.call(method, path, body)
-        if status != 200:
+        if status not in (200, 201, 202, 204):
             raise SeedError(f"{method} {path} answered {status}: {payload}")
         return payload
 
@@ -369,6 +411,213 @@ def ensure_dashboard(g: Grafana, model: JSON) -> str:
     return outcome
 
 
+def library_panel() -> JSON:
+    return panel(0, "timeseries", LIBRARY_NAME, (8, 24, 0, 24),
+                 [target("A", 'node_load1{job="node"}', "{{instance}}")],
+                 description="A library panel: edit it once, every dashboard follows.")  # fmt: skip
+
+
+def ensure_library_panel(g: Grafana, folder_uid: str = FOLDER_UID) -> str:
+    want = library_panel()
+    want.pop("id")
+    want.pop("gridPos")
+    status, current = g.call("GET", f"/api/library-elements/{LIBRARY_UID}")
+    if status == 404:
+        body = {"uid": LIBRARY_UID, "folderUid": folder_uid, "name": LIBRARY_NAME, "kind": 1,
+                "model": want}  # fmt: skip
+        g.expect("POST", "/api/library-elements", body)
+        return "created"
+    if status != 200:
+        raise SeedError(f"GET /api/library-elements/{LIBRARY_UID} answered {status}: {current}")
+    element = current["result"]
+    if element["name"] == LIBRARY_NAME and element["model"] == want:
+        return "unchanged"
+    g.expect("PATCH", f"/api/library-elements/{LIBRARY_UID}", {
+        "name": LIBRARY_NAME, "kind": 1, "model": want, "folderUid": folder_uid,
+        "version": element["version"]})  # fmt: skip
+    return "updated"
+
+
+def ensure_engineer(g: Grafana) -> tuple[int, str]:
+    status, user = g.call("GET", f"/api/users/lookup?loginOrEmail={ENGINEER['login']}")
+    if status == 404:
+        return g.expect("POST", "/api/admin/users", ENGINEER)["id"], "created"
+    if status != 200:
+        raise SeedError(f"GET /api/users/lookup answered {status}: {user}")
+    return user["id"], "unchanged"
+
+
+def ensure_team(g: Grafana, folder_uid: str, member_ids: tuple[int, ...]) -> str:
+    """The team, its members, and an Edit permission for it on the folder."""
+    outcome = "unchanged"
+    teams = g.expect("GET", f"/api/teams/search?name={TEAM}")["teams"]
+    if teams:
+        team_id = teams[0]["id"]
+    else:
+        team_id = g.expect("POST", "/api/teams", {"name": TEAM, "email": "oncall@example.com"})[
+            "teamId"
+        ]
+        outcome = "created"
+    members = {m["userId"] for m in g.expect("GET", f"/api/teams/{team_id}/members")}
+    for user_id in member_ids:
+        if user_id not in members:
+            g.expect("POST", f"/api/teams/{team_id}/members", {"userId": user_id})
+            outcome = "updated" if outcome == "unchanged" else outcome
+    perms = g.expect("GET", f"/api/folders/{folder_uid}/permissions")
+    items = [
+        {k: p[k] for k in ("role", "permission")} if p.get("role")
+        else {"teamId": p["teamId"], "permission": p["permission"]} if p.get("teamId")
+        else {"userId": p["userId"], "permission": p["permission"]}
+        for p in perms if not p.get("inherited")
+    ]  # fmt: skip
+    if {"teamId": team_id, "permission": 2} not in items:
+        items = [i for i in items if i.get("teamId") != team_id] + [
+            {"teamId": team_id, "permission": 2}
+        ]
+        g.expect("POST", f"/api/folders/{folder_uid}/permissions", {"items": items})
+        outcome = "updated" if outcome == "unchanged" else outcome
+    return outcome
+
+
+def alert_rule() -> JSON:
+    return {
+        "uid": "opskit-email-down",
+        "title": "Email service down (Grafana-managed)",
+        "condition": "B",
+        "data": [
+            {"refId": "A", "relativeTimeRange": {"from": 600, "to": 0}, "datasourceUid": DS_UID,
+             "model": {"refId": "A", "expr": 'up{job="email-service"}', "instant": True}},
+            {"refId": "B", "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": "__expr__",
+             "model": {"refId": "B", "type": "threshold", "expression": "A",
+                       "conditions": [{"evaluator": {"type": "lt", "params": [1]}}]}},
+        ],
+        "noDataState": "NoData",
+        "execErrState": "Error",
+        "for": "1m",
+        "labels": {"severity": "critical", "team": "oncall"},
+        "annotations": {"summary": "The email service is not answering its scrape."},
+        "isPaused": False,
+    }  # fmt: skip
+
+
+def ensure_alerting(g: Grafana) -> str:
+    outcome = "unchanged"
+
+    def changed(new: str) -> None:
+        nonlocal outcome
+        outcome = "created" if "created" in (outcome, new) else new
+
+    points = {p["uid"]: p for p in g.expect("GET", "/api/v1/provisioning/contact-points")}
+    if CONTACT_UID not in points:
+        g.expect("POST", "/api/v1/provisioning/contact-points", CONTACT)
+        changed("created")
+    elif points[CONTACT_UID]["settings"] != CONTACT["settings"]:
+        g.expect("PUT", f"/api/v1/provisioning/contact-points/{CONTACT_UID}", CONTACT)
+        changed("updated")
+    status, mute = g.call("GET", f"/api/v1/provisioning/mute-timings/{MUTE['name']}")
+    if status == 404:
+        g.expect("POST", "/api/v1/provisioning/mute-timings", MUTE)
+        changed("created")
+    elif mute.get("time_intervals") != MUTE["time_intervals"]:
+        g.expect("PUT", f"/api/v1/provisioning/mute-timings/{MUTE['name']}", MUTE)
+        changed("updated")
+    status, template = g.call("GET", f"/api/v1/provisioning/templates/{TEMPLATE_NAME}")
+    if status != 200 or template.get("template") != TEMPLATE:
+        g.expect("PUT", f"/api/v1/provisioning/templates/{TEMPLATE_NAME}",
+                 {"name": TEMPLATE_NAME, "template": TEMPLATE})  # fmt: skip
+        changed("created" if status == 404 else "updated")
+    tree = g.expect("GET", "/api/v1/provisioning/policies")
+    if {k: tree.get(k) for k in POLICY} != POLICY:
+        g.expect("PUT", "/api/v1/provisioning/policies", POLICY)
+        changed("updated")
+    rule = alert_rule()
+    path = f"/api/v1/provisioning/folder/{FOLDER_UID}/rule-groups/{RULE_GROUP}"
+    status, group = g.call("GET", path)
+    same = (
+        status == 200
+        and group.get("interval") == 60
+        and [{k: r.get(k) for k in rule} for r in group.get("rules", [])] == [rule]
+    )
+    if not same:
+        g.expect("PUT", path, {"title": RULE_GROUP, "interval": 60, "rules": [rule]})
+        changed("created" if status == 404 else "updated")
+    return outcome
+
+
+def ensure_annotations_and_preferences(g: Grafana) -> str:
+    outcome = "unchanged"
+    have = {a["text"] for a in g.expect("GET", "/api/annotations?tags=opskit-seed&limit=100")}
+    wanted = [
+        {"dashboardUID": "email-service-overview", "time": 1_700_000_000_000,
+         "tags": ["opskit-seed", "deploy"], "text": "email-service 2.4.0 deployed"},
+        {"time": 1_700_000_600_000, "timeEnd": 1_700_001_200_000,
+         "tags": ["opskit-seed", "maintenance"], "text": "Postfix maintenance window"},
+    ]  # fmt: skip
+    for a in wanted:
+        if a["text"] not in have:
+            g.expect("POST", "/api/annotations", a)
+            outcome = "created"
+    prefs = {"theme": "", "homeDashboardUID": "email-service-overview", "timezone": "utc",
+             "weekStart": "monday"}  # fmt: skip
+    current = g.expect("GET", "/api/org/preferences")
+    if any(current.get(k) != v for k, v in prefs.items()):
+        g.expect("PUT", "/api/org/preferences", prefs)
+        outcome = "updated" if outcome == "unchanged" else outcome
+    return outcome
+
+
+def ensure_staging(g: Grafana, prometheus_url: str, engineer: int) -> str:
+    outcome = "unchanged"
+    status, org = g.call("GET", f"/api/orgs/name/{STAGING}")
+    if status == 404:
+        org_id = g.expect("POST", "/api/orgs", {"name": STAGING})["orgId"]
+        outcome = "created"
+    elif status == 200:
+        org_id = org["id"]
+    else:
+        raise SeedError(f"GET /api/orgs/name/{STAGING} answered {status}: {org}")
+    s = g.in_org(org_id)
+    if s.call("GET", f"/api/folders/{STAGING_FOLDER['uid']}")[0] == 404:
+        s.expect("POST", "/api/folders", STAGING_FOLDER)
+        outcome = "created"
+    member = {"loginOrEmail": ENGINEER["login"], "role": "Editor"}
+    status, answer = g.call("POST", f"/api/orgs/{org_id}/users", member)
+    if status == 200:
+        outcome = "updated" if outcome == "unchanged" else outcome
+    elif status != 409:
+        raise SeedError(f"POST /api/orgs/{org_id}/users answered {status}: {answer}")
+    # The two-member team lives in Staging: restoring the main org into a wiped Grafana
+    # cannot bring back a team member who is not a user there.
+    if ensure_team(s, STAGING_FOLDER["uid"], (1, engineer)) != "unchanged":
+        outcome = "updated" if outcome == "unchanged" else outcome
+    ds = {**desired_datasource(prometheus_url), "name": "Prometheus (staging)",
+          "uid": "prometheus-staging"}  # fmt: skip
+    if s.call("GET", f"/api/datasources/uid/{ds['uid']}")[0] == 404:
+        s.expect("POST", "/api/datasources", ds)
+        outcome = "created"
+    if ensure_library_panel(s, STAGING_FOLDER["uid"]) != "unchanged":
+        outcome = "updated" if outcome == "unchanged" else outcome
+    board = dashboard(
+        "staging-email-service", "Staging Email Service", ["staging", "opskit"],
+        [panel(1, "timeseries", "Requests per second", (8, 24, 0, 0),
+               [target("A", 'sum(rate(http_requests_total{job="email-service"}[5m]))')],
+               unit="reqps"),
+         {"id": 2, "gridPos": {"h": 8, "w": 24, "x": 0, "y": 8},
+          "libraryPanel": {"uid": LIBRARY_UID, "name": LIBRARY_NAME}}],
+    )  # fmt: skip
+    for p in board["panels"]:
+        for t in [p, *p.get("targets", [])]:
+            if "libraryPanel" not in t:
+                t["datasource"] = {"type": "prometheus", "uid": ds["uid"]}
+    status, current = s.call("GET", f"/api/dashboards/uid/{board['uid']}")
+    if status != 200 or comparable(current.get("dashboard", {})) != comparable(board):
+        save = {"dashboard": {**board, "id": None}, "folderUid": STAGING_FOLDER["uid"],
+                "overwrite": True, "message": SEED_MESSAGE}  # fmt: skip
+        s.expect("POST", "/api/dashboards/db", save)
+        outcome = "created" if status == 404 else "updated" if outcome == "unchanged" else outcome
+    return outcome
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Seed Grafana with the lab's folder, data source "
                                 "and dashboards (idempotent).")  # fmt: skip
@@ -382,8 +631,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"folder {FOLDER_UID}: {ensure_folder(g)}")
         print(f"datasource {DS_UID}: {ensure_datasource(g, args.prometheus_url)}")
+        print(f"library panel {LIBRARY_UID}: {ensure_library_panel(g)}")
         for model in dashboards():
             print(f"dashboard {model['uid']}: {ensure_dashboard(g, model)}")
+        engineer, made = ensure_engineer(g)
+        print(f"user {ENGINEER['login']}: {made}")
+        print(f"team {TEAM}: {ensure_team(g, FOLDER_UID, (1,))}")
+        print(f"alerting: {ensure_alerting(g)}")
+        print(f"annotations and preferences: {ensure_annotations_and_preferences(g)}")
+        print(f"org {STAGING}: {ensure_staging(g, args.prometheus_url, engineer)}")
     except SeedError as exc:
         print(f"grafana_seed: {exc}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from opskit.plan import Change, Plan
 MANIFEST = "manifest.json"
 NAME_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?$")
 PARTIAL_MARK = ".partial-"
+ARCHIVE_SUFFIX = ".tar.gz"  # a backup as one file (tasks.grafana_archive)
 
 
 def default_dir(configured: Path | None) -> Path:
@@ -87,15 +89,29 @@ class BackupWriter:
         raw = (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
         target = self.tmp / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with target.open("wb") as fh:  # fsynced in `commit`, all at once: not one by one
+            fh.write(raw)  # in the event loop (510 fsyncs were 2.3 s of a 502-dashboard backup)
         self.files[relpath] = hashlib.sha256(raw).hexdigest()
         self.size += len(raw)
 
+    def _fsync_files(self) -> None:
+        """Every written file to disk before the manifest is: in parallel (the file
+        system's journal commits concurrent fsyncs together)."""
+
+        def sync(relpath: str) -> None:
+            fd = os.open(self.tmp / relpath, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(sync, self.files))
+
     def commit(self, manifest: dict[str, Any]) -> Path:
-        """Write the manifest (counts + checksums) and move into the final name."""
+        """Write the manifest (counts + checksums) and move into the final name; every
+        file is on disk before the manifest is written, the manifest before the rename."""
+        self._fsync_files()
         body = {
             **manifest,
             "kind": self.kind,
@@ -186,8 +202,35 @@ def _dir_size(path: Path) -> int:
 
 
 def _age_order(backup: LocalBackup) -> tuple[str, int]:
-    match = NAME_RE.match(backup.name)
+    match = NAME_RE.match(backup.name.removesuffix(ARCHIVE_SUFFIX))
     return backup.created, int(match["n"] or 1) if match else 0
+
+
+def _archived(entry: Path, kind: str | None) -> LocalBackup | None:
+    """A `<kind>-<stamp>.tar.gz` backup (tasks.grafana_archive), from the manifest it
+    carries first; None when it is not one (or of another kind, or unreadable)."""
+    from opskit.tasks.grafana_archive import BadArchive, archive_name
+    from opskit.tasks.grafana_archive import read_manifest as archive_manifest
+
+    match = NAME_RE.match(archive_name(entry))
+    if match is None or (kind is not None and match["kind"] != kind):
+        return None
+    try:
+        manifest = archive_manifest(entry)
+    except BadArchive:
+        return None
+    counts = manifest.get("counts")
+    return LocalBackup(
+        entry.name,
+        entry,
+        match["kind"],
+        str(manifest.get("created", "")),
+        dict(counts) if isinstance(counts, dict) else {},
+        entry.stat().st_size,
+        manifest,
+        is_complete(manifest),
+        missing_objects(manifest),
+    )
 
 
 def list_backups(directory: Path, kind: str | None = None) -> BackupListing:
@@ -198,6 +241,11 @@ def list_backups(directory: Path, kind: str | None = None) -> BackupListing:
         for entry in sorted(directory.iterdir()):
             if entry.name.startswith(".") and PARTIAL_MARK in entry.name:
                 incomplete.append(entry)
+                continue
+            if entry.name.endswith(ARCHIVE_SUFFIX) and entry.is_file():
+                archived = _archived(entry, kind)  # a single-file backup (.tar.gz)
+                if archived is not None:
+                    backups.append(archived)
                 continue
             match = NAME_RE.match(entry.name)
             if not entry.is_dir() or match is None or not (entry / MANIFEST).is_file():
@@ -282,7 +330,10 @@ class PrunePlan(Plan[Path, PruneResult]):
             # Rename first so a half-deleted backup never looks complete.
             doomed = target / f".{name}.deleting"
             os.rename(target / name, doomed)
-            shutil.rmtree(doomed)
+            if doomed.is_dir():
+                shutil.rmtree(doomed)
+            else:  # an archive (.tar.gz)
+                doomed.unlink()
             if progress is not None:
                 progress(name, done, len(self.delete))
         return PruneResult(target, self.keep_last, self.keep, self.delete, dry_run=False)
@@ -318,11 +369,18 @@ def resolve(spec: str, directory: Path, kind: str) -> Path:
             raise UsageError(f"{directory}: no {kind} backups")
         return listing.backups[-1].path
     path = Path(spec).expanduser()
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and path.name.endswith(ARCHIVE_SUFFIX)):
         return path
-    if "/" not in spec and (directory / spec).is_dir():
-        return directory / spec
-    raise UsageError(f"{spec}: no such backup (a directory, a name in {directory}, or latest)")
+    if "/" not in spec:
+        for candidate in (directory / spec, directory / f"{spec}{ARCHIVE_SUFFIX}"):
+            if candidate.is_dir() or (
+                candidate.is_file() and candidate.name.endswith(ARCHIVE_SUFFIX)
+            ):
+                return candidate
+    raise UsageError(
+        f"{spec}: no such backup (a directory, a {ARCHIVE_SUFFIX} archive, a name in "
+        f"{directory}, or latest)"
+    )
 
 
 def verify_checksums(path: Path, manifest: dict[str, Any]) -> list[str]:

@@ -625,6 +625,7 @@ async def drill_grafana(
     """Restore a local backup (`latest` by default) into a scratch organisation, compare
     it with the backup, delete the organisation."""
     from opskit.tasks.backup_store import default_dir, list_backups, resolve
+    from opskit.tasks.grafana_archive import BadArchive, opened
     from opskit.tasks.grafana_restore import CorruptBackup, load_backup
 
     say = note or (lambda text: None)
@@ -643,8 +644,9 @@ async def drill_grafana(
     path = resolve(backup_spec or "latest", directory, "grafana")
     report.backup = str(path)
     try:
-        backup = load_backup(path)
-    except (CorruptBackup, UsageError) as exc:
+        with opened(path) as unpacked:  # a directory, or a .tar.gz unpacked and verified
+            backup = load_backup(unpacked)
+    except (BadArchive, CorruptBackup, UsageError) as exc:
         report.add("critical", path.name, f"backup does not load: {exc}", backup=str(path))
         report.finished_at = datetime.now(UTC)
         return report
@@ -737,7 +739,7 @@ async def _restore_and_compare(
     from opskit.tasks.grafana_backup import folder_tree
     from opskit.tasks.grafana_restore import apply_restore, normalized, plan_restore
 
-    plan = await plan_restore(scratch, backup, into=report.org)
+    plan = await plan_restore(scratch, backup, into=report.org, source_org=backup.primary.id)
     result = await apply_restore(scratch, plan)
     for failure in result.failures:
         report.add("critical", report.org, f"restore: {failure}")

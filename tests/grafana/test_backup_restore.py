@@ -27,13 +27,19 @@ def test_backup_wipe_restore_gives_back_everything(grafana: Grafana) -> None:
     before = state(grafana.lab)
     assert len(before["dashboards"]) == TOTAL
     result = grafana.backup()
-    assert result["counts"] == {"folders": 5, "dashboards": TOTAL, "datasources": 1}
+    counts = result["counts"]
+    assert (counts["folders"], counts["dashboards"], counts["datasources"]) == (5, TOTAL, 1)
     meta = manifest(result["path"])
+    assert meta["format"] == "opskit-grafana-backup/2"
     assert meta["grafana"]["version"] == "11.2.0" and meta["secrets_included"] is False
     assert "never returns data source secrets" in meta["notes"][0]
-    assert len(meta["files"]) == TOTAL + 2  # dashboards + folders.json + datasources.json
-    folders = json.loads((Path(result["path"]) / "folders.json").read_text())
-    assert {"uid": "t-leaf", "title": "Mail", "parentUid": "t-mid"} in folders
+    assert [o["id"] for o in meta["orgs"]] == [1]
+    dashboards = [f for f in meta["files"] if f.startswith("orgs/1/dashboards/")]
+    assert len(dashboards) == TOTAL
+    org_dir = Path(result["path"]) / "orgs" / "1"
+    folders = json.loads((org_dir / "folders.json").read_text())
+    leaf = next(f for f in folders if f["uid"] == "t-leaf")
+    assert (leaf["title"], leaf["parentUid"]) == ("Mail", "t-mid")
     order = [f["uid"] for f in folders]
     assert order.index("t-top") < order.index("t-mid") < order.index("t-leaf")
 
@@ -43,7 +49,8 @@ def test_backup_wipe_restore_gives_back_everything(grafana: Grafana) -> None:
     assert body["counts"] == {
         "created": TOTAL, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0
     }  # fmt: skip
-    assert body["verified"] == TOTAL
+    written = sum(c["created"] + c["updated"] for c in body["kinds"].values())
+    assert body["verified"] == written and written > TOTAL  # every kind, read back
     assert body["folders"]["created"] == 5 and body["datasources"]["created"] == 1
     after = state(grafana.lab)
     assert after == before
@@ -67,7 +74,7 @@ def test_backup_pages_through_search(grafana: Grafana) -> None:
     assert result["counts"]["dashboards"] == TOTAL
     searches = after["GET ^/api/search$"] - before.get("GET ^/api/search$", 0)
     assert searches == TOTAL // 7 + 1
-    names = {p.name for p in (Path(result["path"]) / "dashboards").iterdir()}
+    names = {p.name for p in (Path(result["path"]) / "orgs" / "1" / "dashboards").iterdir()}
     assert len(names) == TOTAL and "gen-059.json" in names
 
 
@@ -128,14 +135,16 @@ def test_restore_without_a_terminal_or_yes_refuses(grafana: Grafana) -> None:
 
 def test_corrupted_file_stops_before_anything_is_written(grafana: Grafana) -> None:
     path = Path(grafana.backup()["path"])
-    target = path / "dashboards" / "gen-030.json"
+    target = path / "orgs" / "1" / "dashboards" / "gen-030.json"
     target.write_text(target.read_text().replace("Generated 030", "Generated 03O"))
     grafana.wipe()
     with admin(grafana.lab) as client:
         before = client.get("/__lab/stats").json()["total"]
     code, body, err = grafana.restore(str(path), "--yes")
     assert code == EXIT_DATA and body is None
-    assert "dashboards/gen-030.json: sha256 mismatch" in err and "nothing was restored" in err
+    assert (
+        "orgs/1/dashboards/gen-030.json: sha256 mismatch" in err and "nothing was restored" in err
+    )
     with admin(grafana.lab) as client:
         assert client.get("/__lab/stats").json()["total"] == before  # not one request
     assert state(grafana.lab) == {"folders": {}, "dashboards": {}}
@@ -156,7 +165,7 @@ def test_killed_backup_leaves_no_complete_backup(grafana: Grafana, tmp_path: Pat
         deadline = time.monotonic() + 30
         partial: list[Path] = []
         while time.monotonic() < deadline:
-            partial = [p for p in out.glob(".grafana-*.partial-*") if list(p.glob("dashboards/*"))]
+            partial = [p for p in out.glob(".grafana-*.partial-*") if list(p.glob("orgs/*/*"))]
             if partial:
                 break
             time.sleep(0.05)

@@ -46,7 +46,7 @@ def test_one_failing_dashboard_gives_an_incomplete_backup_that_says_so(
     meta = manifest(result["path"])
     assert meta["complete"] is False and meta["missing"] == result["missing"]
     assert not is_complete(meta) and missing_objects(meta) == result["missing"]
-    written = {p.name for p in (Path(result["path"]) / "dashboards").iterdir()}
+    written = {p.name for p in (Path(result["path"]) / "orgs" / "1" / "dashboards").iterdir()}
     assert len(written) == TOTAL - 1 and f"{BROKEN}.json" not in written
 
     # listed as a backup, marked incomplete; not among the interrupted leftovers

@@ -86,3 +86,40 @@ async def test_tui_never_shows_secrets(lab: Lab) -> None:
             assert_clean(app.export_screenshot(), f"screen {key}")
         for src in app.state.sources.values():
             assert_clean(str(src.error or ""), f"error of {src.name}")
+
+
+def test_restore_secrets_never_shown(lab: Lab, tmp_path: Path) -> None:
+    """`restore grafana --secrets FILE` and OPSKIT_GRAFANA_DS_SECRET_*: the values reach
+    Grafana and nothing else (plan, result, --debug log, errors)."""
+    import json
+
+    from tests.conftest import GRAFANA_PASSWORD, GRAFANA_USER, get_json
+
+    auth = (GRAFANA_USER, GRAFANA_PASSWORD)
+    backup = lab.opskit("backup", "grafana", "--out", str(tmp_path / "b"), "--json")
+    assert backup.returncode in (0, 1), backup.stderr
+    path = json.loads(backup.stdout)["path"]
+    ds_file = Path(path) / "orgs" / "1" / "datasources.json"
+    sources = json.loads(ds_file.read_text())
+    uid = sources[0]["uid"]
+    file_secret, env_secret = "file-Secret-8d7c6b", "env-Secret-5e4f3a"
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({uid: {"basicAuthPassword": file_secret}}))
+    org = get_json(f"{lab.grafana}/api/orgs", auth, "POST", {"name": "opskit-secret-test"})
+    try:
+        field = "httpHeaderValue1"
+        var = f"OPSKIT_GRAFANA_DS_SECRET_{uid.upper().replace('-', '_')}_{field.upper()}"
+        env = lab.env(**{var: env_secret})
+        args = ("--debug", "restore", "grafana", path, "--only", "datasources",
+                "--org-id", str(org["orgId"]), "--secrets", str(secrets))  # fmt: skip
+        for extra in (["--dry-run"], ["--yes"], ["--yes", "--json"]):
+            proc = lab.opskit(*args, *extra, env=env)
+            assert proc.returncode in (0, 1), proc.stderr
+            text = proc.stdout + proc.stderr
+            assert file_secret not in text and env_secret not in text, extra
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'x = "{file_secret}\n')  # unparsable: the error must not echo it
+        proc = lab.opskit(*args[:-1], str(bad), "--dry-run", env=env)
+        assert proc.returncode != 0 and file_secret not in proc.stdout + proc.stderr
+    finally:
+        get_json(f"{lab.grafana}/api/orgs/{org['orgId']}", auth, "DELETE")
