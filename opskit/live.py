@@ -192,26 +192,41 @@ async def signal_history(
     return {n: pts for n, pts in zip(names, got, strict=True) if pts is not None}
 
 
-async def poll_source(state: LiveState, name: str, fetch: Callable[[], Awaitable[Any]]) -> bool:
-    """One poll of an on-demand source (ON_DEMAND), with the poller's semantics: the
-    last good value kept while it fails. True when its status changed."""
-    src = state[name]
-    before = src.status
+async def poll_into(src: SourceState, fetch: Callable[[], Awaitable[Any]]) -> bool:
+    """One poll of `fetch` into `src`: the value, or the error with the last good value
+    kept; its latency either way. True when it succeeded."""
     t0 = time.perf_counter()
     try:
         value = await fetch()
     except BackendError as exc:
         Poller._failed(src, exc.title, exc.reason)
+        ok = False
     except Exception as exc:  # never let one source take the app down
         Poller._failed(src, "error", f"{type(exc).__name__}: {exc}"[:200])
+        ok = False
     else:
         src.value = value
         src.error = None
         src.failing_since = None
         src.failures = 0
         src.last_ok = datetime.now(UTC)
+        ok = True
     src.latency_ms = (time.perf_counter() - t0) * 1000
+    return ok
+
+
+def changed(before: str, src: SourceState) -> bool:
+    """A state change worth a notification: not the first successful load."""
     return src.status != before and not (before == "loading" and src.status == "ok")
+
+
+async def poll_source(state: LiveState, name: str, fetch: Callable[[], Awaitable[Any]]) -> bool:
+    """One poll of an on-demand source (ON_DEMAND), with the poller's semantics: the
+    last good value kept while it fails. True when its status changed."""
+    src = state[name]
+    before = src.status
+    await poll_into(src, fetch)
+    return changed(before, src)
 
 
 Fetcher = Callable[[], Awaitable[Any]]
@@ -259,27 +274,10 @@ class Poller:
     async def poll_once(self, name: str) -> None:
         src = self.state[name]
         before = src.status
-        t0 = time.perf_counter()
-        try:
-            value = await self._fetchers[name]()
-        except BackendError as exc:
-            self._failed(src, exc.title, exc.reason)
-        except Exception as exc:  # never let one source take the app down
-            self._failed(src, "error", f"{type(exc).__name__}: {exc}"[:200])
-        else:
-            src.value = value
-            src.error = None
-            src.failing_since = None
-            src.failures = 0
-            src.last_ok = datetime.now(UTC)
-            if name == "queues":
-                self.state.record_queues(value)
-        src.latency_ms = (time.perf_counter() - t0) * 1000
-        if name == "queues" and src.error is None:
+        if await poll_into(src, self._fetchers[name]) and name == "queues":
+            self.state.record_queues(src.value)
             await self.backfill(src.value)
-        # a state change worth a notification: not the first successful load
-        changed = src.status != before and not (before == "loading" and src.status == "ok")
-        self.on_change(name, changed)
+        self.on_change(name, changed(before, src))
 
     async def backfill(self, depths: Sequence[Any]) -> None:
         """On the first successful queues poll (and for series that appear later), put the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -134,3 +134,48 @@ def confirm(plan: Plan[Any, Any], yes: bool) -> None:
         raise NeedsConfirmation(f"{plan.question()} (not a terminal: pass --yes to confirm)")
     if not answer:
         raise Declined(f"{plan.title}: nothing changed")
+
+
+# ------------------------------------------------------------------ Grafana commands
+# (backup, restore, diff, export): the organisation option and the one way they run
+
+org_option = click.option(
+    "--org-id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Organisation to work on (X-Grafana-Org-Id); default: the credentials' own.",
+)
+
+
+def describe_credentials(settings: Settings) -> str:
+    """Which Grafana credentials were used (never their value)."""
+    cfg = settings.grafana
+    if cfg.token is not None:
+        return "a service-account token (Bearer)"
+    if cfg.username and cfg.password is not None:
+        return f"basic auth as user {cfg.username!r}"
+    return "no credentials (set GRAFANA_USER/GRAFANA_PASSWORD or grafana.token)"
+
+
+def with_org(settings: Settings, org_id: int | None) -> Settings:
+    if org_id is None:
+        return settings
+    grafana = settings.grafana.model_copy(update={"org_id": org_id})
+    return settings.model_copy(update={"grafana": grafana})
+
+
+def on_grafana(app: App, settings: Settings, work: Callable[[Stack], Awaitable[T]]) -> T:
+    """Run `work` against Grafana; a 401/403 names the credentials that were used."""
+    from opskit.errors import AuthFailed
+    from opskit.stack import Stack
+
+    async def go() -> T:
+        async with Stack(settings, app.request_log()) as stack:
+            return await work(stack)
+
+    try:
+        return run(go())
+    except AuthFailed as exc:
+        raise AuthFailed(
+            "grafana", f"{exc.reason} (used {describe_credentials(settings)})"
+        ) from None

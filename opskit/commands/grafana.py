@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,17 +13,18 @@ import click
 from opskit.commands.common import (
     App,
     confirm,
+    describe_credentials,
     dry_run_option,
     json_option,
+    on_grafana,
+    org_option,
     pass_app,
-    run,
+    with_org,
     writable,
     yes_option,
 )
-from opskit.config import Settings
-from opskit.errors import EXIT_CRITICAL, AuthFailed
+from opskit.errors import EXIT_CRITICAL
 from opskit.output import console, esc, human_bytes, print_json, table
-from opskit.stack import Stack
 from opskit.tasks.backup_store import default_dir, describe_missing, missing_objects, resolve
 from opskit.tasks.grafana_backup import GrafanaBackupResult, Progress, backup_grafana
 from opskit.tasks.grafana_restore import (
@@ -37,44 +38,6 @@ from opskit.tasks.grafana_restore import (
 )
 
 T = TypeVar("T")
-
-org_option = click.option(
-    "--org-id",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Organisation to work on (X-Grafana-Org-Id); default: the credentials' own.",
-)
-
-
-def describe_credentials(settings: Settings) -> str:
-    cfg = settings.grafana
-    if cfg.token is not None:
-        return "a service-account token (Bearer)"
-    if cfg.username and cfg.password is not None:
-        return f"basic auth as user {cfg.username!r}"
-    return "no credentials (set GRAFANA_USER/GRAFANA_PASSWORD or grafana.token)"
-
-
-def with_org(settings: Settings, org_id: int | None) -> Settings:
-    if org_id is None:
-        return settings
-    grafana = settings.grafana.model_copy(update={"org_id": org_id})
-    return settings.model_copy(update={"grafana": grafana})
-
-
-def on_grafana(app: App, settings: Settings, work: Callable[[Stack], Awaitable[T]]) -> T:
-    """Run `work` against Grafana; a 401/403 names the credentials that were used."""
-
-    async def go() -> T:
-        async with Stack(settings, app.request_log()) as stack:
-            return await work(stack)
-
-    try:
-        return run(go())
-    except AuthFailed as exc:
-        raise AuthFailed(
-            "grafana", f"{exc.reason} (used {describe_credentials(settings)})"
-        ) from None
 
 
 @contextmanager

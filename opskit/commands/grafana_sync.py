@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from opskit.commands.common import App, dry_run_option, json_option, pass_app, run
+from opskit.commands.common import (
+    App,
+    dry_run_option,
+    json_option,
+    on_grafana,
+    org_option,
+    pass_app,
+    with_org,
+)
 from opskit.config import Settings
-from opskit.errors import EXIT_CRITICAL, AuthFailed, UsageError
+from opskit.errors import EXIT_CRITICAL, UsageError
 from opskit.output import console, esc, print_json, warn
 from opskit.stack import Stack
 from opskit.tasks.backup_store import default_dir, read_manifest, resolve, verify_checksums
@@ -30,36 +37,6 @@ from opskit.tasks.grafana_state import Problem, backup_state, live_state
 
 T = TypeVar("T")
 EXPORT_KINDS = ("folders", "dashboards", "datasources")
-
-org_option = click.option(
-    "--org-id",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Organisation (X-Grafana-Org-Id); default: the backup's, else the credentials' own.",
-)
-
-
-def _with_org(settings: Settings, org_id: int | None) -> Settings:
-    if org_id is None:
-        return settings
-    grafana = settings.grafana.model_copy(update={"org_id": org_id})
-    return settings.model_copy(update={"grafana": grafana})
-
-
-def _on_grafana(app: App, settings: Settings, work: Callable[[Stack], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with Stack(settings, app.request_log()) as stack:
-            return await work(stack)
-
-    try:
-        return run(go())
-    except AuthFailed as exc:
-        cfg = settings.grafana
-        used = (
-            "a service-account token" if cfg.token is not None
-            else f"basic auth as user {cfg.username!r}" if cfg.username else "no credentials"
-        )  # fmt: skip
-        raise AuthFailed("grafana", f"{exc.reason} (used {used})") from None
 
 
 def read_backup(spec: str, settings: Settings) -> tuple[Path, dict[int, OrgState]]:
@@ -177,7 +154,7 @@ def diff_grafana_cmd(
     path, before = read_backup(backup_spec, app.settings)
     kinds = sorted({k for org in before.values() for k in org})
     annotations = "annotations" in kinds
-    settings = _with_org(app.settings, org_id)
+    settings = with_org(app.settings, org_id)
 
     async def live(stack: Stack) -> tuple[dict[int, OrgState], list[Problem]]:
         client = stack.grafana
@@ -186,7 +163,7 @@ def diff_grafana_cmd(
             return await live_state(client, orgs=ids, with_annotations=annotations, kinds=kinds)
         return await live_state(client, orgs=None, with_annotations=annotations, kinds=kinds)
 
-    after, problems = _on_grafana(app, settings, live)
+    after, problems = on_grafana(app, settings, live)
     if not all_orgs and len(after) == 1 and (org_id is not None or len(before) == 1):
         # one org each side: the backup's (or --org-id's) against the signed-in one, which
         # may have another id (a backup restored into another org)
@@ -254,12 +231,12 @@ def export_grafana_cmd(
 
     Stable files (sorted keys, no ids or versions): an unchanged Grafana changes no byte."""
     if from_spec == "live":
-        settings = _with_org(app.settings, org_id)
+        settings = with_org(app.settings, org_id)
 
         async def live(stack: Stack) -> tuple[dict[int, OrgState], list[Problem]]:
             return await live_state(stack.grafana, orgs=None, kinds=EXPORT_KINDS)
 
-        states, problems = _on_grafana(app, settings, live)
+        states, problems = on_grafana(app, settings, live)
         source_name = f"{settings.grafana.url}"
     else:
         path, states = read_backup(from_spec, app.settings)

@@ -87,6 +87,12 @@ def _check_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _check_ca_bundle(value: Path | None) -> Path | None:
+    if value is not None and not value.expanduser().is_file():
+        raise ValueError(f"CA bundle {str(value)!r} does not exist")
+    return value.expanduser() if value is not None else None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -109,9 +115,7 @@ class Backend(_Strict):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.expanduser().is_file():
-            raise ValueError(f"CA bundle {str(value)!r} does not exist")
-        return value.expanduser() if value is not None else None
+        return _check_ca_bundle(value)
 
 
 class ElasticsearchBackend(Backend):
@@ -289,9 +293,7 @@ class Tracing(_Strict):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.expanduser().is_file():
-            raise ValueError(f"CA bundle {str(value)!r} does not exist")
-        return value.expanduser() if value is not None else None
+        return _check_ca_bundle(value)
 
     def jaeger(self) -> Backend:
         """The query API as a backend: what `opskit.http.build_http` takes."""
