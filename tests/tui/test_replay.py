@@ -213,14 +213,24 @@ async def test_record_the_lab_then_replay_before_and_after(lab: Lab, tmp_path: P
     polls = int(lines[-1].split()[3]) // len(SOURCES)  # "...: stopped: N rows written"
     assert len(lines) <= 2 + polls // 5 + 1, stderr  # at most one line per 5 polls
 
+    # The instants as the finished recording has them: a round read while it was still
+    # being written ends later once its last rows are in (a round is represented by its
+    # last row), so `after` may now fall before its round. Take the rounds from the file.
+    final = ReplaySource(path)
+    health = [target_health(final, i) for i in range(len(final.instants))]
+    final.close()
+    first_up = next(i for i, h in enumerate(health) if h == "up" and "down" in health[:i])
+    last_down = max(i for i in range(first_up) if health[i] == "down")
+    assert final.instants[last_down] >= before - timedelta(seconds=2)
+
     app = create_app(load(environ=lab.env()).settings, replay=path)
     app.initial_mode = "targets"
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause()
         assert app.poller is None
-        app.replay_to_time(before)
+        app.replay_to_time(final.instants[last_down])
         await pilot.pause()
         assert email_health(app) == "down"
-        app.replay_to_time(after)
+        app.replay_to_time(final.instants[first_up])
         await pilot.pause()
         assert email_health(app) == "up"
