@@ -143,13 +143,20 @@ def test_up_twice_is_harmless_and_status_agrees(lab: Lab) -> None:
     incident stopped) and touches nothing else."""
     env = {"OPSKIT_LAB_PORT_OFFSET": str(OFFSET), "PATH": "/usr/bin:/bin"}
     with server_state("email_service", running=True):
-        before = subprocess.run(
-            [sys.executable, str(LAB / "lab.py"), "status", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        ).stdout
+
+        def healthy() -> str | None:
+            # every server healthy (status exits 0); a server of the lab's own traffic or
+            # a worker may be between two health checks for a moment
+            proc = subprocess.run(
+                [sys.executable, str(LAB / "lab.py"), "status", "--json"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            return proc.stdout if proc.returncode == 0 else None
+
+        before = wait_for(healthy, timeout=60)
+        assert before is not None, "the lab did not become healthy"
         _up_again(env, before)
 
 
