@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from opskit import errorclass
 from opskit.durations import parse_duration
 from opskit.findings import Finding
 from opskit.models import Rule, Target
@@ -25,25 +26,17 @@ ACTIONS = {
     "scrape_timeout (still below scrape_interval).",
     "http status": "Check metrics_path and that the service of job {job} serves metrics there.",
     "tls": "Fix the scheme and tls_config (CA file, server name) of job {job}.",
+    "auth": "Give job {job} the credentials its /metrics endpoint asks for (basic_auth, "
+    "authorization or oauth2 in its scrape config).",
     "other": "Check network connectivity from Prometheus to job {job}'s targets "
     "(README: curl the target from the Prometheus host).",
 }
 
 
 def classify(error: str) -> str:
-    """A scrape's lastError as one of the ACTIONS classes."""
-    text = error.lower()
-    if "lookup " in text and ("no such host" in text or "dial" in text or "server" in text):
-        return "dns"
-    if "connection refused" in text:
-        return "connection refused"
-    if "x509:" in text or "tls:" in text or "certificate" in text:
-        return "tls"
-    if "deadline exceeded" in text or "timeout" in text or "timed out" in text:
-        return "timeout"
-    if "server returned http status" in text:
-        return "http status"
-    return "other"
+    """A scrape's lastError as one of the ACTIONS classes (the classifier the TUI and the
+    CLI tables show too: opskit/errorclass.py)."""
+    return errorclass.classify(error).kind
 
 
 async def fetch_targets(ctx: Context) -> list[Target]:
