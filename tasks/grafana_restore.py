@@ -177,19 +177,18 @@ class Secrets:
 
     def datasource(self, uid: str, name: str, fields: Iterable[str]) -> dict[str, str]:
         given = {**self.datasources.get(name, {}), **self.datasources.get(uid, {})}
-        out: dict[str, str] = {}
-        for f in fields:
-            env = self.environ.get(self._env_name(DS_ENV, uid, f))
-            value = env if env is not None else given.get(f)
-            if value is not None:
-                out[f] = str(value)
-        return out
+        return self._lookup(DS_ENV, uid, given, fields)
 
     def contact_point(self, uid: str, fields: Iterable[str]) -> dict[str, str]:
-        given = self.contact_points.get(uid, {})
+        return self._lookup(CP_ENV, uid, self.contact_points.get(uid, {}), fields)
+
+    def _lookup(
+        self, prefix: str, uid: str, given: dict[str, Any], fields: Iterable[str]
+    ) -> dict[str, str]:
+        """Each field from the environment if set there, else from the secrets file."""
         out: dict[str, str] = {}
         for f in fields:
-            env = self.environ.get(self._env_name(CP_ENV, uid, f))
+            env = self.environ.get(self._env_name(prefix, uid, f))
             value = env if env is not None else given.get(f)
             if value is not None:
                 out[f] = str(value)

@@ -137,28 +137,7 @@ def annotation_key(a: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ normalization
 
 
-def normalize_permissions(items: Any) -> list[dict[str, Any]]:
-    """A permission list (stored or as Grafana answers it) as {role|team|user, permission},
-    sorted; inherited entries (a dashboard's from its folder) are left out."""
-    out: list[dict[str, Any]] = []
-    for p in items or []:
-        if p.get("inherited"):
-            continue
-        level = int(p.get("permission") or 0)
-        if p.get("role"):
-            out.append({"role": str(p["role"]), "permission": level})
-        elif p.get("team") or p.get("teamId"):
-            out.append({"team": str(p.get("team") or ""), "permission": level})
-        elif p.get("user") or p.get("userLogin") or p.get("userId"):
-            out.append(
-                {"user": str(p.get("user") or p.get("userLogin") or ""), "permission": level}
-            )
-    return sorted(out, key=lambda e: json.dumps(e, sort_keys=True))
-
-
-def stored_permissions(items: Any) -> list[dict[str, Any]]:
-    """What a backup keeps of a permission list: the normalized entries, users with their
-    e-mail too (a restore matches them by login, else by e-mail)."""
+def _permission_entries(items: Any, with_email: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in items or []:
         if p.get("inherited"):
@@ -169,10 +148,23 @@ def stored_permissions(items: Any) -> list[dict[str, Any]]:
         elif p.get("team") or p.get("teamId"):
             out.append({"team": str(p.get("team") or ""), "permission": level})
         elif p.get("userLogin") or p.get("user") or p.get("userId"):
-            login = str(p.get("userLogin") or p.get("user") or "")
-            email = str(p.get("userEmail") or p.get("email") or "")
-            out.append({"user": login, "email": email, "permission": level})
+            entry: dict[str, Any] = {"user": str(p.get("userLogin") or p.get("user") or "")}
+            if with_email:
+                entry["email"] = str(p.get("userEmail") or p.get("email") or "")
+            out.append({**entry, "permission": level})
     return sorted(out, key=lambda e: json.dumps(e, sort_keys=True))
+
+
+def normalize_permissions(items: Any) -> list[dict[str, Any]]:
+    """A permission list (stored or as Grafana answers it) as {role|team|user, permission},
+    sorted; inherited entries (a dashboard's from its folder) are left out."""
+    return _permission_entries(items, with_email=False)
+
+
+def stored_permissions(items: Any) -> list[dict[str, Any]]:
+    """What a backup keeps of a permission list: the normalized entries, users with their
+    e-mail too (a restore matches them by login, else by e-mail)."""
+    return _permission_entries(items, with_email=True)
 
 
 def _secure_names(ds: dict[str, Any]) -> list[str]:
