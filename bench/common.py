@@ -67,6 +67,13 @@ class Ctx:
             OPSKIT_ELASTICSEARCH_URL=self.elasticsearch,
             OPSKIT_GRAFANA_URL=self.grafana,
             OPSKIT_PUSHGATEWAY_URL=self.url(9091),
+            # the lab's Jaeger and collector (as `lab/lab.py env` prints them): the default
+            # localhost ports are closed here, and a refused Jaeger is retried with backoff
+            OPSKIT_JAEGER_URL=self.url(16686),
+            OPSKIT_OTEL_HEALTH_URL=f"{self.url(13133)}/status",
+            OPSKIT_OTEL_METRICS_URL=f"{self.url(8888)}/metrics",
+            OPSKIT_OTLP_URL=self.url(4318),
+            OPSKIT_OTLP_GRPC_URL=self.url(4317),
             GRAFANA_USER=GRAFANA_AUTH[0],
             GRAFANA_PASSWORD=GRAFANA_AUTH[1],
             XDG_CONFIG_HOME=str(home / "config"),

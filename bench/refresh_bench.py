@@ -33,8 +33,9 @@ class Capture(RequestLog):
 
 
 def other_urls(settings: Settings) -> list[tuple[str, str]]:
-    """What the hooks cannot see: the two Elasticsearch calls (the official client's own
-    transport) and the extra services' health endpoints (refused ones log nothing)."""
+    """What the hooks may not see: the two Elasticsearch calls (when made through the
+    official client's own transport) and the extra services' health endpoints (refused
+    ones log nothing)."""
     es = settings.elasticsearch.url.rstrip("/")
     cols = INDEX_COLUMNS.replace(",", "%2C")
     return [
@@ -63,7 +64,7 @@ async def raw_refresh(client: httpx.AsyncClient, urls: list[tuple[str, str]]) ->
     return sum(await asyncio.gather(*(one(b, u) for b, u in urls)))
 
 
-async def _measure(rounds: int) -> dict[str, Any]:
+async def _measure(rounds: int, target: float) -> dict[str, Any]:
     settings = load().settings
     capture = Capture()
     async with Stack(settings, capture) as stack:
@@ -73,34 +74,50 @@ async def _measure(rounds: int) -> dict[str, Any]:
             es_logger.removeHandler(h)
         es_logger.setLevel(logging.WARNING)
         first = await opskit_refresh(stack)  # warm-up, and the URL list
-        urls = list(dict.fromkeys(capture.urls)) + other_urls(settings)
+        urls = list(dict.fromkeys(capture.urls))
+        # what the hooks did not see (older opskit: every Elasticsearch call), each once
+        seen = {backend for backend, _ in urls}
+        got = {url for _, url in urls}
+        urls += [
+            (backend, url)
+            for backend, url in other_urls(settings)
+            if url not in got and (backend == "services" or backend not in seen)
+        ]
         sizes = {k: len(v) if isinstance(v, list) else 1 for k, v in first.items()}
         errors = {k: repr(v)[:120] for k, v in first.items() if isinstance(v, BaseException)}
         async with httpx.AsyncClient(timeout=60, verify=False) as client:
             await raw_refresh(client, urls)  # warm-up
-            ops, raw = [], []
+            ops, raw, ops_cpu, raw_cpu = [], [], [], []
             for _ in range(rounds):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 await opskit_refresh(stack)
                 ops.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
+                ops_cpu.append(time.process_time() - c0)
+                t0, c0 = time.perf_counter(), time.process_time()
                 await raw_refresh(client, urls)
                 raw.append(time.perf_counter() - t0)
+                raw_cpu.append(time.process_time() - c0)
     ratio = statistics.median(ops) / statistics.median(raw)
     return {
         "opskit_s": summary(ops),
         "raw_s": summary(raw),
         "ratio": ratio,
         "per_round_ratios": [o / r for o, r in zip(ops, raw, strict=True)],
+        # this process's CPU seconds (all threads) a round: less at the mercy of the
+        # machine's load than the wall times; the servers' work is not in it
+        "opskit_cpu_s": summary(ops_cpu),
+        "raw_cpu_s": summary(raw_cpu),
+        "cpu_ratio": statistics.median(ops_cpu) / statistics.median(raw_cpu),
         "records": sizes,
         "source_errors": errors,
         "urls": urls,
-        "target": "ratio <= 1.3",
-        "met": ratio <= 1.3,
+        "target": f"ratio <= {target:g}",
+        "target_ratio": target,
+        "met": ratio <= target,
     }
 
 
-def measure(ctx: Ctx, rounds: int = 9) -> dict[str, Any]:
+def measure(ctx: Ctx, rounds: int = 9, target: float = 1.3) -> dict[str, Any]:
     log(f"refresh: opskit's full refresh against raw GETs, {rounds} alternating rounds")
     ctx.apply_env()
-    return asyncio.run(_measure(rounds))
+    return asyncio.run(_measure(rounds, target))

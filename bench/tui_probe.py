@@ -1,7 +1,9 @@
 """Measures 2 and 6, run as its own process (`python -m bench.tui_probe SECONDS`): the
-opskit TUI headless (App.run_test) on the large stack; key-press-to-handled latency while
-refreshes are kept in flight, on the overview and on the 2,000-row targets screen; then
-the process's peak RSS. Prints one JSON object."""
+opskit TUI headless (App.run_test, 200x50) on the scaled-up bench stack (either size);
+key-press-to-handled latency while refreshes are kept in flight (one forced every 50 ms),
+on the overview and on the targets screen (2,000 or 10,000 rows); then the process's peak
+RSS. Prints one JSON object. Each key waits for the one before it, so a slow screen gives
+few samples: with n under 100 the p99 is the slowest one."""
 
 from __future__ import annotations
 

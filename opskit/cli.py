@@ -6,11 +6,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
+# httpx's package imports its own command-line client (`httpx._main`: rich, pygments and
+# click, ~70 ms) whenever those are installed; opskit never runs it. A None entry makes
+# that optional import fail at once, exactly as where they are not installed (httpx then
+# defines a stub `main`). Before any `import httpx`: the entry point is the first import.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from opskit import __version__
-from opskit.commands.common import App, LazyGroup
-from opskit.errors import (
+import click  # noqa: E402
+
+from opskit import __version__  # noqa: E402
+from opskit.commands.common import App, LazyGroup  # noqa: E402
+from opskit.errors import (  # noqa: E402
     EXIT_DECLINED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from opskit.errorclass import headline
 from opskit.errors import BackendError
 from opskit.stack import Stack, grafana_summary, series_name
 
@@ -80,6 +81,14 @@ class SourceState:
             return ""
         since = self.failing_since.astimezone().strftime("%H:%M:%S")
         return f"{BACKEND_OF[self.name]} unreachable since {since}: {self.error}"
+
+    def headline(self) -> str:
+        """The banner with the error's class instead of its raw text, for one-line
+        displays: 'prometheus unreachable since HH:MM:SS: connection refused'."""
+        if self.error is None or self.failing_since is None:
+            return ""
+        since = self.failing_since.astimezone().strftime("%H:%M:%S")
+        return f"{BACKEND_OF[self.name]} unreachable since {since}: {headline(self.error)}"
 
 
 @dataclass

@@ -111,3 +111,57 @@ class IndexFacts:
     hidden: bool = False
     system: bool = False
     data_stream: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """The settings of one index that explain where its shards go and what it accepts
+    (`GET <index>/_settings?flat_settings=true`)."""
+
+    name: str
+    number_of_shards: int | None
+    number_of_replicas: int | None
+    created: datetime | None
+    ilm_policy: str | None  # index.lifecycle.name
+    auto_expand_replicas: str | None = None
+    routing: dict[str, str] = field(default_factory=dict)  # index.routing.allocation.*
+    blocks: dict[str, str] = field(default_factory=dict)  # index.blocks.*
+
+
+@dataclass(frozen=True)
+class ShardCopy:
+    """One copy of one shard as `_cat/shards` lists it, with its size."""
+
+    index: str
+    shard: int
+    primary: bool
+    state: str  # STARTED | UNASSIGNED | INITIALIZING | RELOCATING
+    node: str | None
+    docs: int | None
+    store_bytes: int | None
+    unassigned_reason: str | None = None
+    unassigned_details: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeDecision:
+    """One node's answer in an allocation explanation: its decision and, for each decider
+    that said no (or throttle), its explanation."""
+
+    node: str
+    decision: str  # yes | no | throttle | worse_balance | ...
+    explanations: list[str] = field(default_factory=list)  # "decider: explanation"
+
+
+@dataclass(frozen=True)
+class AllocationExplanation:
+    """`_cluster/allocation/explain` for one shard copy, the parts a person reads."""
+
+    index: str
+    shard: int
+    primary: bool
+    current_state: str
+    can_allocate: str  # yes | no | throttled | awaiting_info | ... ("" when assigned)
+    explanation: str  # allocate_explanation (or the move/remain explanation)
+    unassigned_reason: str | None = None
+    nodes: list[NodeDecision] = field(default_factory=list)

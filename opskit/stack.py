@@ -108,7 +108,7 @@ class Stack:
         cfg = self.settings.elasticsearch
         if self.log is not None:
             _log_elastic_transport()
-        return self._keep(ElasticsearchClient(build_elasticsearch(cfg), cfg.url))
+        return self._keep(ElasticsearchClient(build_elasticsearch(cfg, self.log), cfg.url))
 
     @cached_property
     def health_http(self) -> httpx.AsyncClient:

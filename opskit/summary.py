@@ -4,9 +4,9 @@ prints it and the TUI's overview renders it; neither recomputes counts of its ow
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from opskit.errors import EXIT_OK
 from opskit.findings import Finding, Severity, exit_code
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from opskit.live import LiveState
     from opskit.stack import StackStatus
 
+T = TypeVar("T")
 BACKENDS = ("prometheus", "alertmanager", "elasticsearch", "grafana")
 
 
@@ -119,8 +120,140 @@ def readings_from_live(state: LiveState) -> dict[str, Reading]:
     return out
 
 
-def summarize(context: str, readings: Mapping[str, Reading]) -> Summary:
-    """Judge the readings: counts, findings and the exit code of `opskit status`."""
+class SummaryMemo:
+    """`summarize`'s per-source pieces (counts and findings), remembered by the identity
+    of the source's value: the TUI judges the stack on every render, and a render after
+    one source's poll recomputes only that source's piece. The pieces are shared between
+    the summaries made with one memo; they are not to be changed."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self.builds: Counter[str] = Counter()  # pieces computed, by name (for tests)
+
+    def get(self, name: str, values: tuple[Any, ...], build: Callable[[], T]) -> T:
+        hit = self._parts.get(name)
+        if (
+            hit is not None
+            and len(hit[0]) == len(values)
+            and all(a is b for a, b in zip(hit[0], values, strict=True))
+        ):
+            return cast(T, hit[1])
+        result = build()
+        self.builds[name] += 1
+        self._parts[name] = (values, result)  # holds the values: their ids stay theirs
+        return result
+
+
+@dataclass(slots=True)
+class Tally:
+    """The summary's counts, without its judgement (findings, exit code): what the TUI's
+    overview draws."""
+
+    targets: TargetSummary | None
+    alerts: AlertSummary | None
+    queues: list[QueueDepth] | None
+    elasticsearch: ElasticsearchSummary | None
+    grafana: dict[str, Any] | None
+    services: list[ServiceHealth]
+
+
+def _target_summary(target_list: list[Target] | None) -> TargetSummary | None:
+    if target_list is None:
+        return None
+    down = [DownTarget(t.job, t.instance, t.last_error) for t in target_list if t.health != "up"]
+    return TargetSummary(len(target_list), len(target_list) - len(down), len(down), down)
+
+
+def _alert_summary(alert_list: list[Alert] | None) -> AlertSummary | None:
+    if alert_list is None:
+        return None
+    critical: list[Alert] = []
+    others: list[Alert] = []  # firing, not critical
+    by_severity: dict[str, int] = {}
+    silenced = inhibited = 0
+    for a in alert_list:  # one pass
+        if a.state == "active":
+            (critical if a.severity == "critical" else others).append(a)
+            by_severity[a.severity] = by_severity.get(a.severity, 0) + 1
+        silenced += a.silenced
+        inhibited += a.inhibited
+    return AlertSummary(
+        len(critical) + len(others),
+        dict(sorted(by_severity.items())),
+        silenced,
+        inhibited,
+        critical + others,  # critical first, each in the order given
+    )
+
+
+def _elasticsearch_summary(
+    health: ClusterHealth | None, index_list: list[Index] | None
+) -> ElasticsearchSummary | None:
+    if health is None:
+        return None
+    return ElasticsearchSummary(
+        health.cluster_name,
+        health.status,
+        health.number_of_nodes,
+        health.unassigned_shards,
+        dict(sorted(Counter(i.health or "closed" for i in index_list or []).items())),
+    )
+
+
+def tally(readings: Mapping[str, Reading], memo: SummaryMemo | None = None) -> Tally:
+    """The counts `summarize` judges (the same objects, with the same `memo`); a source
+    whose value is the one of the memo's last call is not counted again."""
+    memo = memo if memo is not None else SummaryMemo()
+    targets = readings["targets"].value
+    alerts = readings["alerts"].value
+    health, indices = readings["cluster"].value, readings["indices"].value
+    return Tally(
+        memo.get("targets", (targets,), lambda: _target_summary(targets)),
+        memo.get("alerts", (alerts,), lambda: _alert_summary(alerts)),
+        readings["queues"].value,
+        memo.get(
+            "elasticsearch", (health, indices), lambda: _elasticsearch_summary(health, indices)
+        ),
+        readings["grafana"].value,
+        readings["services"].value or [],
+    )
+
+
+def _target_findings(targets: TargetSummary | None) -> list[Finding]:
+    return [
+        Finding("critical", f"{t.job} {t.instance}", f"down: {t.last_error}", source="targets")
+        for t in (targets.down_targets if targets else ())
+    ]
+
+
+def _alert_findings(alert_list: list[Alert] | None) -> list[Finding]:
+    findings = []
+    for a in alert_list or ():
+        if a.state != "active":
+            continue
+        summary = f"firing {a.annotations.get('summary', '')}".strip()
+        level: Severity = "critical" if a.severity == "critical" else "warning"
+        findings.append(Finding(level, a.alertname, summary, source="alerts"))
+    return findings
+
+
+def _services_findings(services: list[ServiceHealth]) -> list[Finding]:
+    findings = []
+    for svc in services:
+        if not svc.ok:
+            findings.append(Finding("critical", svc.name, svc.error, source="services"))
+        elif svc.degraded:
+            findings.append(Finding(svc.level, svc.name, svc.detail(), source="services"))
+    return findings
+
+
+def summarize(
+    context: str, readings: Mapping[str, Reading], memo: SummaryMemo | None = None
+) -> Summary:
+    """Judge the readings: counts, findings and the exit code of `opskit status`. With a
+    `memo`, a source whose value is the same object as last time is not judged again."""
+    memo = memo if memo is not None else SummaryMemo()
+    counts = tally(readings, memo)
     findings: list[Finding] = []
 
     def add(severity: Severity, source: str, subject: str, summary: str) -> None:
@@ -133,77 +266,38 @@ def summarize(context: str, readings: Mapping[str, Reading]) -> Summary:
         if src.error:
             add("critical", backend, backend, src.error)
 
-    targets = None
-    target_list: list[Target] | None = readings["targets"].value
-    if target_list is not None:
-        down = [t for t in target_list if t.health != "up"]
-        targets = TargetSummary(
-            len(target_list),
-            len(target_list) - len(down),
-            len(down),
-            [DownTarget(t.job, t.instance, t.last_error) for t in down],
-        )
-        for t in down:
-            add("critical", "targets", f"{t.job} {t.instance}", f"down: {t.last_error}")
-
-    alerts = None
+    targets = counts.targets
+    findings.extend(memo.get("targets!", (targets,), lambda: _target_findings(targets)))
     alert_list: list[Alert] | None = readings["alerts"].value
-    if alert_list is not None:
-        firing = [a for a in alert_list if a.state == "active"]
-        alerts = AlertSummary(
-            len(firing),
-            dict(sorted(Counter(a.severity for a in firing).items())),
-            sum(a.silenced for a in alert_list),
-            sum(a.inhibited for a in alert_list),
-            sorted(firing, key=lambda a: a.severity != "critical"),
-        )
-        for a in firing:
-            summary = f"firing {a.annotations.get('summary', '')}".strip()
-            level: Severity = "critical" if a.severity == "critical" else "warning"
-            add(level, "alerts", a.alertname, summary)
+    findings.extend(memo.get("alerts!", (alert_list,), lambda: _alert_findings(alert_list)))
 
     queues_src = readings["queues"]
     if queues_src.error and readings["targets"].ok:
         add("warning", "queues", "queues", queues_src.error)
-    depths: list[QueueDepth] | None = queues_src.value
-    for q in depths or []:
+    for q in counts.queues or []:
         if q.note:  # no value: say what was looked for
             add("warning", "queues", q.queue, f"no data ({q.note})")
         elif q.state != "ok":
             limit = q.critical if q.state == "critical" and q.critical else q.warning
             add(q.state, "queues", q.queue, f"{q.series}: {number(q.value)} > {limit:g}")
 
-    es = None
-    health: ClusterHealth | None = readings["cluster"].value
-    if health is not None:
-        index_list: list[Index] = readings["indices"].value or []
-        es = ElasticsearchSummary(
-            health.cluster_name,
-            health.status,
-            health.number_of_nodes,
-            health.unassigned_shards,
-            dict(sorted(Counter(i.health or "closed" for i in index_list).items())),
-        )
-        if health.status in ("red", "yellow"):
-            severity: Severity = "critical" if health.status == "red" else "warning"
-            add(severity, "elasticsearch", health.cluster_name, f"health is {health.status}")
+    es = counts.elasticsearch
+    if es is not None and es.status in ("red", "yellow"):
+        severity: Severity = "critical" if es.status == "red" else "warning"
+        add(severity, "elasticsearch", es.cluster, f"health is {es.status}")
 
-    services: list[ServiceHealth] = readings["services"].value or []
-    for svc in services:
-        if not svc.ok:
-            add("critical", "services", svc.name, svc.error)
-        elif svc.degraded:
-            add(svc.level, "services", svc.name, svc.detail())
+    services = counts.services
+    findings.extend(memo.get("services!", (services,), lambda: _services_findings(services)))
 
     unreachable = any(not s.ok for s in sources.values())
     return Summary(
         context,
         sources,
-        targets,
-        alerts,
-        depths,
+        counts.targets,
+        counts.alerts,
+        counts.queues,
         es,
-        readings["grafana"].value,
+        counts.grafana,
         services,
         findings,
         exit_code(findings, unreachable=unreachable),

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from opskit.errorclass import fit
 from opskit.live import LiveState
 from opskit.models import Alert, Silence
 from opskit.output import ago
@@ -20,6 +21,11 @@ from opskit.screens.widgets import Cell
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 EPOCH = datetime.min.replace(tzinfo=UTC)
+# the widest a free-text cell gets: one line each, an ellipsis where it is cut (the
+# detail pane has the whole text)
+NAME_WIDTH = 40
+LABELS_WIDTH = 60
+TEXT_WIDTH = 80
 
 
 def alert_state(a: Alert) -> str:
@@ -74,13 +80,13 @@ class AlertsScreen(TableScreen[Alert]):
         extra = {k: v for k, v in a.labels.items() if k not in ("alertname", "severity")}
         state = alert_state(a)
         return (
-            a.severity if self.group_by == "severity" else a.alertname,
-            a.alertname,
+            fit(a.severity if self.group_by == "severity" else a.alertname, NAME_WIDTH),
+            fit(a.alertname, NAME_WIDTH),
             Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
             Text(state, style="dim" if state in ("silenced", "inhibited") else ""),
             a.starts_at.astimezone().strftime("%m-%d %H:%M") if a.starts_at else "-",
-            ",".join(f"{k}={v}" for k, v in sorted(extra.items())),
-            a.annotations.get("summary", ""),
+            fit(",".join(f"{k}={v}" for k, v in sorted(extra.items())), LABELS_WIDTH),
+            fit(a.annotations.get("summary", ""), TEXT_WIDTH),
         )
 
     def selected(self) -> Alert | None:
@@ -169,7 +175,14 @@ class SilencesScreen(TableScreen[Silence]):
 
     def cells(self, s: Silence) -> Sequence[Cell]:
         ends = s.ends_at.astimezone().strftime("%Y-%m-%d %H:%M") if s.ends_at else "-"
-        return (s.id[:8], s.state, " ".join(s.matchers), ends, s.created_by, s.comment)
+        return (
+            s.id[:8],
+            s.state,
+            fit(" ".join(s.matchers), LABELS_WIDTH),
+            ends,
+            fit(s.created_by, NAME_WIDTH),
+            fit(s.comment, TEXT_WIDTH),
+        )
 
     def action_toggle_expired(self) -> None:
         self.show_expired = not self.show_expired

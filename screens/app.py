@@ -161,9 +161,9 @@ class OpskitApp(App[None]):
     def source_changed(self, name: str, transitioned: bool) -> None:
         if self.recorder is not None:
             self.recorder.write(self.state[name])
-        screen = self.screen
+        screen = self.screen  # only the screen shown renders; the others on resume
         if isinstance(screen, LiveScreen):
-            screen.refresh_from(self.state, name)
+            screen.schedule_refresh(name)  # coalesced: one render per frame at most
         if transitioned:
             src = self.state[name]
             if src.status in ("stale", "unreachable"):

@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
+from opskit.errors import BackendError
 from opskit.live import LiveState
 from opskit.models import Index
+from opskit.models_es import AllocationExplanation, IndexSettings, ShardCopy
 from opskit.output import ago, human_bytes
 from opskit.screens.base import Sort, TableScreen
+from opskit.screens.details import (
+    DetailFetcher,
+    DetailPane,
+    Fetched,
+    field_line,
+    one_line,
+    table_lines,
+)
 from opskit.screens.widgets import Cell
+
+if TYPE_CHECKING:
+    from opskit.clients.elasticsearch import ElasticsearchClient
 
 HEALTH_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
 HEALTH_RANK = {"red": 0, "yellow": 1, "green": 2}
 EPOCH = datetime.min.replace(tzinfo=UTC)
+NAME_WIDTH = 60  # the widest an index name's cell gets (the pane has it whole)
+EXPLAIN_AT_MOST = 3  # unassigned shard copies explained in the pane
+NODES_AT_MOST = 5  # nodes' decisions shown per explanation
+DECIDERS_AT_MOST = 3  # deciders' explanations shown per node
+
+
+@dataclass
+class IndexDetail:
+    """What the pane fetches for one index; each part may fail on its own."""
+
+    settings: IndexSettings | None = None
+    shards: list[ShardCopy] | None = None
+    explanations: list[AllocationExplanation] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 class IndicesScreen(TableScreen[Index]):
@@ -42,6 +72,12 @@ class IndicesScreen(TableScreen[Index]):
     def __init__(self) -> None:
         super().__init__()
         self.marked: set[str] = set()
+        self.details: DetailFetcher[IndexDetail] = DetailFetcher(
+            self, "index-detail", self._fetch_detail, lambda key: self.show_detail()
+        )
+
+    def compose_below(self) -> ComposeResult:
+        yield DetailPane()
 
     def records(self, state: LiveState) -> list[Index]:
         return list(state["indices"].value or [])
@@ -68,7 +104,7 @@ class IndicesScreen(TableScreen[Index]):
     def cells(self, i: Index) -> Sequence[Cell]:
         return (
             "✓" if i.name in self.marked else " ",
-            i.name,
+            one_line(i.name, NAME_WIDTH),
             Text(i.health or "-", style=HEALTH_STYLE.get(i.health, "dim")),
             i.status,
             str(i.docs_count),
@@ -77,6 +113,40 @@ class IndicesScreen(TableScreen[Index]):
             str(i.replicas),
             ago(i.creation_date).removesuffix(" ago"),
         )
+
+    # -- the detail pane: settings, shards, and why an unassigned shard stays so
+    def selected(self) -> Index | None:
+        index = self.table.selected_record()  # the record the table shows: no lookup
+        return index if isinstance(index, Index) else None
+
+    def after_render(self, state: LiveState, rows: list[Index]) -> None:
+        self.show_detail()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.show_detail()
+
+    def on_data_table_row_selected(self) -> None:
+        """Enter on an index: the detail pane, expanded and focused (Enter/Esc: back)."""
+        self.query_one(DetailPane).toggle()
+
+    def show_detail(self) -> None:
+        index = self.selected()
+        live = self.oapp.stack is not None
+        if live:  # fetches only when the selection changed (and not from the cache)
+            self.details.use(self.oapp.stack)
+            self.details.select(index.name if index else None)
+        pane = self.query_one(DetailPane)
+        if index is None:
+            pane.show("")
+            return
+        loading = self.details.pending == index.name
+        pane.show(index_detail(index, self.details.get(index.name), live, loading))
+
+    async def _fetch_detail(self, name: str) -> IndexDetail:
+        stack = self.oapp.stack
+        if stack is None:
+            return IndexDetail()
+        return await fetch_index_detail(stack.elasticsearch, name)
 
     def selection(self) -> list[str]:
         if self.marked:
@@ -108,3 +178,116 @@ class IndicesScreen(TableScreen[Index]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in ("snapshot", "delete") and self.oapp.settings.read_only)
+
+
+async def fetch_index_detail(es: ElasticsearchClient, name: str) -> IndexDetail:
+    """Settings and shards of one index (concurrently), then the allocation explanation
+    of its first unassigned shard copies."""
+    detail = IndexDetail()
+    settings, shards = await asyncio.gather(
+        es.index_settings(name), es.index_shards(name), return_exceptions=True
+    )
+    for part, got in (("settings", settings), ("shards", shards)):
+        if isinstance(got, BaseException):
+            if not isinstance(got, BackendError):
+                raise got
+            detail.errors.append(f"{part}: {got.reason}")
+    detail.settings = settings if isinstance(settings, IndexSettings) else None
+    detail.shards = shards if isinstance(shards, list) else None
+    unassigned = sorted(
+        {(s.shard, s.primary) for s in detail.shards or [] if s.state == "UNASSIGNED"},
+        key=lambda sp: (not sp[1], sp[0]),  # primaries first: they make an index red
+    )[:EXPLAIN_AT_MOST]
+    for shard, primary in unassigned:
+        try:
+            detail.explanations.append(await es.explain_shard(name, shard, primary))
+        except BackendError as exc:
+            detail.errors.append(f"allocation explain of shard {shard}: {exc.reason}")
+    return detail
+
+
+def index_detail(i: Index, fetched: Fetched[IndexDetail] | None, live: bool, loading: bool) -> Text:
+    """The index detail pane: the row in full, then what was fetched for it."""
+    text = Text()
+    text.append(f"{i.name}  ", style="bold")
+    text.append(i.health or "-", style=HEALTH_STYLE.get(i.health, "dim"))
+    created = i.creation_date.astimezone().strftime("%Y-%m-%d %H:%M") if i.creation_date else "-"
+    text.append(
+        f"  {i.status}  docs {i.docs_count}  {human_bytes(i.store_size_bytes)}"
+        f"  created {created} ({ago(i.creation_date)})\n"
+    )
+    if not live and fetched is None:
+        text.append("no settings or shards (not connected to Elasticsearch)", style="dim")
+        return text
+    if fetched is None or (loading and fetched.value is None):
+        text.append("loading…", style="dim")
+        return text
+    if fetched.value is None:
+        text.append(f"no detail: {fetched.error}", style="yellow")
+        return text
+    detail = fetched.value
+    for error in detail.errors:
+        text.append(f"{error}\n", style="yellow")
+    if detail.settings is not None:
+        settings_lines(text, detail.settings)
+    if detail.shards is not None:
+        shard_lines(text, detail.shards)
+    for explanation in detail.explanations:
+        explanation_lines(text, explanation)
+    text.rstrip()
+    return text
+
+
+def settings_lines(text: Text, st: IndexSettings) -> None:
+    ilm = st.ilm_policy or "none"
+    shards = "-" if st.number_of_shards is None else str(st.number_of_shards)
+    replicas = "-" if st.number_of_replicas is None else str(st.number_of_replicas)
+    if st.auto_expand_replicas and st.auto_expand_replicas != "false":
+        replicas += f" (auto-expand {st.auto_expand_replicas})"
+    field_line(text, "settings", f"shards {shards}  replicas {replicas}  ILM policy {ilm}")
+    for name, values in (("routing", st.routing), ("blocks", st.blocks)):
+        if values:
+            field_line(text, name, "  ".join(f"{k}={v}" for k, v in sorted(values.items())))
+
+
+def shard_lines(text: Text, shards: list[ShardCopy]) -> None:
+    rows = [
+        (
+            s.shard,
+            "p" if s.primary else "r",
+            s.state,
+            s.node or "-",
+            "-" if s.docs is None else s.docs,
+            "-" if s.store_bytes is None else human_bytes(s.store_bytes),
+            s.unassigned_reason or "",
+        )
+        for s in sorted(shards, key=lambda s: (s.shard, not s.primary, s.node or ""))
+    ]
+    if not rows:
+        field_line(text, "shards", "none (a closed index lists no shards)")
+        return
+    lines = table_lines(("shard", "prirep", "state", "node", "docs", "store", "unassigned"), rows)
+    text.append(f"{'shards':<10}", style="bold")
+    text.append(lines[0] + "\n", style="dim")
+    for line, shard in zip(lines[1:], rows, strict=True):
+        text.append(" " * 10)
+        text.append(line + "\n", style="bold red" if shard[2] == "UNASSIGNED" else "")
+
+
+def explanation_lines(text: Text, e: AllocationExplanation) -> None:
+    copy = "primary" if e.primary else "replica"
+    text.append(f"unassigned shard {e.shard} {copy}", style="bold")
+    text.append(f"  can_allocate: {e.can_allocate or '-'}", style="bold red")
+    if e.unassigned_reason:
+        text.append(f"  reason: {e.unassigned_reason}")
+    text.append("\n")
+    if e.explanation:
+        text.append(f"  {e.explanation}\n")
+    for node in e.nodes[:NODES_AT_MOST]:
+        said = node.explanations[:DECIDERS_AT_MOST] or ["-"]
+        lead = f"  {node.node} ({node.decision}): "
+        for n, line in enumerate(said):
+            text.append(lead if n == 0 else " " * len(lead), style="bold")
+            text.append(f"{line}\n")
+    if len(e.nodes) > NODES_AT_MOST:
+        text.append(f"  … and {len(e.nodes) - NODES_AT_MOST} more nodes\n", style="dim")

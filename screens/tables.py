@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from rich.text import Text
@@ -12,16 +12,33 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable
 
-from opskit.live import LiveState, signal_history
+from opskit.errorclass import classify
+from opskit.live import LiveState, Point, signal_history
 from opskit.models import QueueDepth, ServiceHealth, Target
-from opskit.output import number
+from opskit.output import ago, number
 from opskit.screens.base import Sort, TableScreen, styled_cell
+from opskit.screens.details import (
+    DetailFetcher,
+    DetailPane,
+    Fetched,
+    error_class,
+    field_line,
+    field_lines,
+    one_line,
+)
 from opskit.screens.widgets import Cell, HistoryPlot, Line, Threshold, sparkline, trend
 
 if TYPE_CHECKING:
     from opskit.stack import Stack
 
 HEALTH_STYLE = {"up": "green", "down": "bold red", "unknown": "yellow"}
+# the widest a free-text cell gets (cells are one line: longer text ends in an ellipsis,
+# the whole of it is in the detail pane)
+NAME_WIDTH = 40  # job, queue, service names
+INSTANCE_WIDTH = 48  # instances, series, URLs
+ERROR_WIDTH = 48  # an error's class (or first words)
+UP_WINDOW = 3600.0  # seconds of `up` history in the target detail
+UP_POINTS = 60  # one per minute: each the lowest `up` of its minute
 
 
 def clock(when: datetime | None) -> str:
@@ -53,13 +70,126 @@ class TargetsScreen(TableScreen[Target]):
     def cells(self, t: Target) -> Sequence[Cell]:
         row_style = "bold red" if t.health == "down" else None
         return (
-            styled_cell(t.job, row_style),
-            styled_cell(t.instance, row_style),
+            styled_cell(one_line(t.job, NAME_WIDTH), row_style),
+            styled_cell(one_line(t.instance, INSTANCE_WIDTH), row_style),
             Text(t.health, style=HEALTH_STYLE.get(t.health, "")),
             clock(t.last_scrape),
             f"{t.last_scrape_duration * 1000:.1f}",
-            styled_cell(t.last_error, "red" if t.last_error else None),
+            styled_cell(
+                one_line(error_class(t.last_error), ERROR_WIDTH), "red" if t.last_error else None
+            ),
         )
+
+    # -- the detail pane: the selected target in full, and its `up` over the last hour
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: DetailFetcher[list[Point]] = DetailFetcher(
+            self, "target-history", self._fetch_history, lambda key: self.show_detail()
+        )
+
+    def compose_below(self) -> ComposeResult:
+        yield DetailPane()
+
+    def selected(self) -> Target | None:
+        """The target under the cursor: the record the table shows (no lookup)."""
+        target = self.table.selected_record()
+        return target if isinstance(target, Target) else None
+
+    def after_render(self, state: LiveState, rows: list[Target]) -> None:
+        self.show_detail()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.show_detail()
+
+    def on_data_table_row_selected(self) -> None:
+        """Enter on a target: the detail pane, expanded and focused (Enter/Esc: back)."""
+        self.query_one(DetailPane).toggle()
+
+    def show_detail(self) -> None:
+        target = self.selected()
+        live = self.oapp.stack is not None
+        if live:  # fetches only when the selection changed (and not from the cache)
+            self.history.use(self.oapp.stack)
+            self.history.select(target.key if target else None)
+        pane = self.query_one(DetailPane)
+        if target is None:
+            pane.show("")
+            return
+        loading = self.history.pending == target.key
+        pane.show(target_detail(target, self.history.get(target.key), live, loading))
+
+    async def _fetch_history(self, key: str) -> list[Point]:
+        stack = self.oapp.stack
+        target = self.selected()
+        if target is None or target.key != key:  # the cursor moved on: look it up once
+            target = next((t for t in self.oapp.state["targets"].value or () if t.key == key), None)
+        if stack is None or target is None:
+            return []
+        end = datetime.now(UTC)
+        instance = target.labels.get("instance", target.instance)
+        return await stack.prometheus.target_up(
+            target.job, instance, end - timedelta(seconds=UP_WINDOW), end, UP_WINDOW / UP_POINTS
+        )
+
+
+def target_detail(
+    t: Target, history: Fetched[list[Point]] | None, live: bool, loading: bool
+) -> Text:
+    """The target detail pane: everything Prometheus says of the target, in full."""
+    text = Text()
+    text.append(f"{t.job}  {t.instance}  ", style="bold")
+    text.append(t.health, style=HEALTH_STYLE.get(t.health, ""))
+    text.append("\n")
+    every = f"every {t.scrape_interval or '-'}, timeout {t.scrape_timeout or '-'}"
+    field_line(text, "scrape", f"{t.scrape_url}  {every}")
+    last = (
+        f"{clock(t.last_scrape)} ({ago(t.last_scrape)}), took "
+        f"{t.last_scrape_duration * 1000:.1f} ms"
+        if t.last_scrape
+        else "never"
+    )
+    field_line(text, "last", last)
+    error_lines(text, t.last_error)
+    field_line(text, "labels", " ".join(f"{k}={v}" for k, v in sorted(t.labels.items())))
+    text.append(f"{'up (1h)':<10}", style="bold")
+    text.append_text(up_line(history, live, loading))
+    return text
+
+
+def error_lines(text: Text, error: str) -> None:
+    """The error's class (when it has one), then the raw message in full."""
+    text.append(f"{'error':<10}", style="bold")
+    if not error:
+        text.append("none\n")
+        return
+    found = classify(error)
+    if found.kind != "other":
+        text.append(f"{found.label}\n", style="bold red")
+        text.append(" " * 10)
+    text.append(f"{error.strip()}\n", style="red")
+
+
+def up_line(history: Fetched[list[Point]] | None, live: bool, loading: bool) -> Text:
+    """`up` over the last hour as a sparkline (green when up now), or why there is none."""
+    if not live and history is None:
+        return Text("no history (not connected to Prometheus)", style="dim")
+    if history is None or (loading and history.value is None):
+        return Text("loading…", style="dim")
+    if history.value is None:
+        return Text(f"no history: {history.error}", style="yellow")
+    values = [v for _, v in history.value]
+    if not values:
+        return Text("no samples in the last hour", style="dim")
+    line = sparkline(values, UP_POINTS)
+    if min(values) == max(values):  # the sparkline's scale is the data's: pin it to 0..1
+        line = ("█" if values[0] >= 1 else "▁") * len(line)
+    share = sum(1 for v in values if v >= 1) / len(values)
+    points = history.value
+    minutes = round((points[-1][0] - points[0][0]) / 60) + 1  # a young series: less
+    span = "the last hour" if minutes >= UP_WINDOW / 60 else f"the last {minutes} min"
+    out = Text(line, style="green" if values[-1] >= 1 else "red")
+    out.append(f"  up {share:.0%} of {span}", style="dim")
+    return out
 
 
 SIGNALS_EVERY = 30.0  # seconds between fetches of the latency and error-rate history
@@ -178,8 +308,8 @@ class QueuesScreen(TableScreen[QueueDepth]):
         history = list(getattr(self, "_history", {}).get(self.key(q), []))
         style = {"critical": "bold red", "warning": "yellow"}.get(q.state, "green")
         return (
-            q.queue,
-            q.series,
+            one_line(q.queue, NAME_WIDTH),
+            one_line(q.series, INSTANCE_WIDTH),
             number(q.value),
             f"{q.warning:g}",
             f"{q.critical:g}" if q.critical is not None else "-",
@@ -210,15 +340,34 @@ class ServicesScreen(TableScreen[ServiceHealth]):
 
     def cells(self, s: ServiceHealth) -> Sequence[Cell]:
         return (
-            s.name,
+            one_line(s.name, NAME_WIDTH),
             service_state(s),
             str(s.status_code or "-"),
             f"{s.latency_ms:.0f}" if s.latency_ms is not None else "-",
-            s.url,
+            one_line(s.url, INSTANCE_WIDTH),
             styled_cell(
-                s.error or s.detail(), "red" if s.error or s.severity == "critical" else "yellow"
+                one_line(error_class(s.error) if s.error else s.detail(), ERROR_WIDTH),
+                "red" if s.error or s.severity == "critical" else "yellow",
             ),
         )
+
+    # -- the detail pane: the selected service's whole answer (nothing to fetch)
+    def compose_below(self) -> ComposeResult:
+        yield DetailPane()
+
+    def after_render(self, state: LiveState, rows: list[ServiceHealth]) -> None:
+        self.show_detail()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.show_detail()
+
+    def on_data_table_row_selected(self) -> None:
+        self.query_one(DetailPane).toggle()
+
+    def show_detail(self) -> None:
+        key = self.table.selected_key()
+        found = next((s for s in self.oapp.state["services"].value or [] if s.name == key), None)
+        self.query_one(DetailPane).show(service_detail(found) if found else "")
 
 
 def service_state(s: ServiceHealth) -> Text:
@@ -227,3 +376,23 @@ def service_state(s: ServiceHealth) -> Text:
     if s.severity == "critical":
         return Text("critical", style="bold red")
     return Text("degraded", style="yellow") if s.degraded else Text("up", style="green")
+
+
+def service_detail(s: ServiceHealth) -> Text:
+    text = Text()
+    text.append(f"{s.name}  ", style="bold")
+    text.append_text(service_state(s))
+    text.append("\n")
+    field_line(text, "url", s.url)
+    latency = f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-"
+    field_line(text, "answer", f"HTTP {s.status_code or '-'} in {latency}")
+    if s.error:
+        error_lines(text, s.error)
+    if s.reported:
+        field_line(text, "reported", s.reported)
+    if s.checks:
+        field_lines(text, "checks", [f"{k}: {v}" for k, v in sorted(s.checks.items())])
+    if s.metrics:
+        field_lines(text, "metrics", [f"{k}: {v:g}" for k, v in sorted(s.metrics.items())])
+    text.rstrip()
+    return text

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from opskit.errorclass import classify, fit
 from opskit.live import TRACES_EVERY, LiveState, poll_source
 from opskit.models_tracing import ServiceStats, TracesOverview, TraceSummary
 from opskit.screens.base import LiveScreen, styled_cell
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from opskit.stack import Stack
 
 STATE_STYLE = {"critical": "bold red", "warning": "yellow", "ok": "green"}
+NAME_WIDTH = 40  # the widest a service or operation cell gets (one line, an ellipsis)
+ERROR_WIDTH = 60
 
 
 def _clock(trace: TraceSummary) -> str:
@@ -166,11 +169,16 @@ class TracesScreen(LiveScreen):
 
     def service_cells(self, s: ServiceStats) -> Sequence[Cell]:
         if s.error:
-            return (s.service, "-", "-", "-", "-", "-", "-", "-", "-", Text(s.error, "red"))
+            # class first, then as much of the raw text as fits (no pane has it whole)
+            found = classify(s.error)
+            lead = f"{found.label}: " if found.kind != "other" else ""
+            error = Text(fit(lead + s.error, ERROR_WIDTH), "red")
+            return (fit(s.service, NAME_WIDTH), "-", "-", "-", "-", "-", "-", "-", "-", error)
         rate = f"{s.rate_per_s:.2f}" + ("*" if s.truncated else "")
         last = s.last_trace.astimezone().strftime("%H:%M:%S") if s.last_trace else "-"
         style = STATE_STYLE.get(s.state, "")
-        marked = f"▶ {s.service}" if s.service == self.service else s.service
+        name = fit(s.service, NAME_WIDTH)
+        marked = f"▶ {name}" if s.service == self.service else name
         return (
             marked,
             rate,
@@ -189,10 +197,10 @@ class TracesScreen(LiveScreen):
             Text(kind, style="bold red" if kind == "failing" else "cyan"),
             _clock(t),
             ms(t.duration_ms),
-            t.service,
-            t.operation,
+            fit(t.service, NAME_WIDTH),
+            fit(t.operation, NAME_WIDTH),
             str(t.spans),
-            styled_cell(t.error_message or ("error" if t.errors else ""), "red"),
+            styled_cell(fit(t.error_message or ("error" if t.errors else ""), ERROR_WIDTH), "red"),
             t.trace_id,
         )
 

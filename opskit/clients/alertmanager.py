@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from opskit.clients.base import HttpBackend, off_loop, parse_time
+from opskit.clients.base import HttpBackend, off_loop, parse_time, str_dict
 from opskit.matchers import Matcher
 from opskit.models import Alert, Silence
 
@@ -30,7 +31,7 @@ class AlertmanagerClient(HttpBackend):
         ]
         params += [("filter", str(m)) for m in matchers or []]
         body = await self.get_json("/api/v2/alerts", params)
-        return await off_loop(self.parse, "alerts", lambda: [_alert(a) for a in body])
+        return await off_loop(self.parse, "alerts", lambda: _alerts(body))
 
     async def silences(self) -> list[Silence]:
         body = await self.get_json("/api/v2/silences")
@@ -67,23 +68,42 @@ class AlertmanagerClient(HttpBackend):
         await self.send("POST", "/api/v2/alerts", alerts)
 
 
-def _alert(a: dict[str, Any]) -> Alert:
-    labels = {str(k): str(v) for k, v in a["labels"].items()}
+def _alerts(body: list[dict[str, Any]]) -> list[Alert]:
+    """Thousands of alerts share a few timestamps (one rule evaluation, one post): each
+    distinct one is parsed once."""
+    times: dict[object, datetime | None] = {}
+
+    def when(value: object) -> datetime | None:
+        try:
+            return times[value]
+        except KeyError:
+            parsed = times[value] = parse_time(value)
+            return parsed
+        except TypeError:  # not hashable: parse_time says what it is
+            return parse_time(value)
+
+    return [_alert(a, when) for a in body]
+
+
+def _alert(a: dict[str, Any], when: Callable[[object], datetime | None] = parse_time) -> Alert:
+    labels = str_dict(a["labels"])
     status = a["status"]
+    get = a.get
+    silenced, inhibited = status.get("silencedBy"), status.get("inhibitedBy")
     return Alert(
         fingerprint=str(a["fingerprint"]),
         alertname=labels.get("alertname", ""),
         severity=labels.get("severity", "none"),
         state=str(status["state"]),
         labels=labels,
-        annotations={str(k): str(v) for k, v in (a.get("annotations") or {}).items()},
-        starts_at=parse_time(a.get("startsAt")),
-        ends_at=parse_time(a.get("endsAt")),
-        updated_at=parse_time(a.get("updatedAt")),
-        generator_url=str(a.get("generatorURL", "")),
-        silenced_by=[str(s) for s in status.get("silencedBy") or []],
-        inhibited_by=[str(s) for s in status.get("inhibitedBy") or []],
-        receivers=[str(r["name"]) for r in a.get("receivers") or []],
+        annotations=str_dict(get("annotations") or {}),
+        starts_at=when(get("startsAt")),
+        ends_at=when(get("endsAt")),
+        updated_at=when(get("updatedAt")),
+        generator_url=str(get("generatorURL", "")),
+        silenced_by=[str(s) for s in silenced] if silenced else [],
+        inhibited_by=[str(s) for s in inhibited] if inhibited else [],
+        receivers=[str(r["name"]) for r in get("receivers") or []],
     )
 
 

@@ -87,6 +87,15 @@ def parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def str_dict(value: dict[Any, Any]) -> dict[str, str]:
+    """A JSON object of strings (labels, annotations) as it is, when it is one: no copy
+    per target or alert of a large refresh; anything else with keys and values as str."""
+    for k, v in value.items():
+        if type(v) is not str or type(k) is not str:
+            return {str(k): str(v) for k, v in value.items()}
+    return value
+
+
 async def off_loop(parse: Callable[[str, Callable[[], T]], T], what: str, fn: Callable[[], T]) -> T:
     """Parse big answers (thousands of targets, alerts, indices) in a worker thread, so the
     TUI's event loop keeps answering keys while a large refresh is parsed."""

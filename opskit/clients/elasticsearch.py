@@ -19,10 +19,14 @@ from opskit.errors import (
 )
 from opskit.models import ClusterHealth, EsNode, Index, LogHits, LogRecord, NodeHeap, Shard
 from opskit.models_es import (
+    AllocationExplanation,
     IndexFacts,
+    IndexSettings,
+    NodeDecision,
     Repository,
     RunningRestore,
     RunningSnapshot,
+    ShardCopy,
     SnapshotInfo,
     SnapshotProgress,
     kind_of,
@@ -35,6 +39,7 @@ T = TypeVar("T")
 RESTORE_TIMEOUT = 6 * 3600.0  # seconds a restore waited for to completion may take
 NAME = "elasticsearch"
 INDEX_COLUMNS = "health,status,index,uuid,pri,rep,docs.count,store.size,creation.date"
+SHARD_COLUMNS = "index,shard,prirep,state,node,docs,store,unassigned.reason,unassigned.details"
 NODE_COLUMNS = (
     "name,ip,node.role,master,heap.percent,ram.percent,cpu,load_1m,disk.used_percent,version"
 )
@@ -103,6 +108,8 @@ class ElasticsearchClient:
         """Run one client call; its failures become typed errors."""
         try:
             response = await fn(**kwargs)
+        except BackendError:  # already typed: opskit.http.LazyElasticsearch's httpx path
+            raise
         except Exception as exc:
             raise map_error(exc, self.url) from exc
         return getattr(response, "body", response)
@@ -166,6 +173,30 @@ class ElasticsearchClient:
             self.es.cluster.allocation_explain, index=index, shard=shard, primary=primary
         )
         return self.parse("allocation explain", lambda: dict(body))
+
+    async def index_settings(self, name: str) -> IndexSettings:
+        """The settings of one index that matter for its placement: shards, replicas,
+        creation date, ILM policy, `index.routing.allocation.*`, `index.blocks.*`."""
+        body = await self.call(self.es.indices.get_settings, index=name, flat_settings=True)
+        return self.parse("index settings", lambda: _index_settings(name, body))
+
+    async def index_shards(self, name: str) -> list[ShardCopy]:
+        """Every copy of every shard of one index (`_cat/shards/<name>`), with docs, size
+        and, for an unassigned copy, why."""
+        body = await self.call(
+            self.es.cat.shards,
+            index=name,
+            format="json",
+            bytes="b",
+            h=SHARD_COLUMNS,
+        )
+        return self.parse("shards", lambda: [_shard_copy(row) for row in body])
+
+    async def explain_shard(self, index: str, shard: int, primary: bool) -> AllocationExplanation:
+        """`allocation_explain` of one shard copy as a record: can it be allocated, why
+        not, and each node's deciders that said no."""
+        body = await self.allocation_explain(index, shard, primary)
+        return self.parse("allocation explain", lambda: _explanation(body))
 
     async def heap(self) -> list[NodeHeap]:
         """JVM heap per node, from `_nodes/stats/jvm`."""
@@ -630,6 +661,77 @@ def _shard(row: dict[str, Any]) -> Shard:
     )
 
 
+def _index_settings(name: str, body: dict[str, Any]) -> IndexSettings:
+    # the answer is keyed by the concrete index name (an alias resolves to its index)
+    flat = body[name]["settings"] if name in body else next(iter(body.values()))["settings"]
+    flat = {str(k): str(v) for k, v in flat.items()}
+    created = flat.get("index.creation_date")
+    shards, replicas = flat.get("index.number_of_shards"), flat.get("index.number_of_replicas")
+    return IndexSettings(
+        name=name,
+        number_of_shards=int(shards) if shards else None,
+        number_of_replicas=int(replicas) if replicas else None,
+        created=datetime.fromtimestamp(int(created) / 1000, UTC) if created else None,
+        ilm_policy=flat.get("index.lifecycle.name") or None,
+        auto_expand_replicas=flat.get("index.auto_expand_replicas") or None,
+        routing={k: v for k, v in flat.items() if k.startswith("index.routing.allocation.")},
+        blocks={k: v for k, v in flat.items() if k.startswith("index.blocks.")},
+    )
+
+
+def _shard_copy(row: dict[str, Any]) -> ShardCopy:
+    def opt(key: str) -> str | None:
+        value = row.get(key)
+        return str(value) if value not in (None, "") else None
+
+    docs, store = opt("docs"), opt("store")
+    return ShardCopy(
+        index=str(row["index"]),
+        shard=int(row["shard"]),
+        primary=row.get("prirep") == "p",
+        state=str(row["state"]),
+        node=opt("node"),
+        docs=int(docs) if docs is not None else None,
+        store_bytes=int(store) if store is not None else None,
+        unassigned_reason=opt("unassigned.reason"),
+        unassigned_details=opt("unassigned.details"),
+    )
+
+
+def _explanation(body: dict[str, Any]) -> AllocationExplanation:
+    nodes = []
+    for n in body.get("node_allocation_decisions") or []:
+        said_no = [
+            f"{d.get('decider', '')}: {d.get('explanation', '')}"
+            for d in n.get("deciders") or []
+            if str(d.get("decision", "")).upper() != "YES"
+        ]
+        nodes.append(
+            NodeDecision(
+                node=str(n.get("node_name") or n.get("node_id") or ""),
+                decision=str(n.get("node_decision", "")),
+                explanations=said_no,
+            )
+        )
+    unassigned = body.get("unassigned_info") or {}
+    explanation = (
+        body.get("allocate_explanation")
+        or body.get("move_explanation")
+        or body.get("rebalance_explanation")
+        or ""
+    )
+    return AllocationExplanation(
+        index=str(body["index"]),
+        shard=int(body["shard"]),
+        primary=bool(body["primary"]),
+        current_state=str(body.get("current_state", "")),
+        can_allocate=str(body.get("can_allocate", "")),
+        explanation=str(explanation),
+        unassigned_reason=str(unassigned["reason"]) if unassigned.get("reason") else None,
+        nodes=nodes,
+    )
+
+
 def _heap(node: dict[str, Any]) -> NodeHeap:
     mem = node["jvm"]["mem"]
     return NodeHeap(
@@ -640,18 +742,25 @@ def _heap(node: dict[str, Any]) -> NodeHeap:
     )
 
 
+def _cat_int(value: object) -> int:
+    """`_int` for a `_cat` column: a string of digits, the common case, converted as is."""
+    return int(value) if type(value) is str and value else _int(value)
+
+
 def _index(row: dict[str, Any]) -> Index:
-    created = row.get("creation.date")
+    # 5,000 of these a refresh at the bench's large size
+    get = row.get
+    created = get("creation.date")
     return Index(
         name=str(row["index"]),
-        health=str(row.get("health") or ""),
+        health=str(get("health") or ""),
         status=str(row["status"]),
-        docs_count=_int(row.get("docs.count")),
-        store_size_bytes=_int(row.get("store.size")),
-        primaries=_int(row.get("pri")),
-        replicas=_int(row.get("rep")),
+        docs_count=_cat_int(get("docs.count")),
+        store_size_bytes=_cat_int(get("store.size")),
+        primaries=_cat_int(get("pri")),
+        replicas=_cat_int(get("rep")),
         creation_date=(datetime.fromtimestamp(int(str(created)) / 1000, UTC) if created else None),
-        uuid=str(row.get("uuid", "")),
+        uuid=str(get("uuid", "")),
     )
 
 

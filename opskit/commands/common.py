@@ -4,7 +4,6 @@ import this module, never `opskit.cli` (the entry point) or each other."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -104,6 +103,8 @@ pass_app = click.make_pass_decorator(App)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here, not at the top: `opskit --help` does not need it (~50 ms)
+
     return asyncio.run(coro)
 
 

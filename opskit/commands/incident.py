@@ -136,6 +136,8 @@ def _alert(a: IncidentAlert) -> None:
 
 
 def _history(h: AlertHistory) -> None:
+    from opskit.output import stamp
+
     tb = table(
         f"Firing history ({format_duration(h.end - h.start)}): fired {h.fired}x, "
         f"{format_duration(h.firing_seconds)} firing",
@@ -146,8 +148,8 @@ def _history(h: AlertHistory) -> None:
     )
     for e in h.episodes:
         labels = ",".join(f"{k}={v}" for k, v in sorted(e.labels.items()))
-        end = "ongoing" if e.ongoing else _when(e.end)
-        tb.add_row(_when(e.start), end, format_duration(e.duration), esc(labels))
+        end = "ongoing" if e.ongoing else stamp(e.end)
+        tb.add_row(stamp(e.start), end, format_duration(e.duration), esc(labels))
     console().print(tb)
     console().print()
 
@@ -188,6 +190,8 @@ def _rule(r: RuleEvidence | None) -> None:
 
 
 def _logs(logs: IncidentLogs) -> None:
+    from opskit.output import stamp
+
     if logs.note:
         console().print(f"[dim]Logs: {esc(logs.note)}[/]\n")
         return
@@ -201,12 +205,14 @@ def _logs(logs: IncidentLogs) -> None:
     for g in logs.groups[:30]:
         style = {"ERROR": "bold red", "WARNING": "yellow"}.get(g.level)
         level = f"[{style}]{g.level}[/]" if style else g.level
-        tb.add_row(level, str(g.count), _when(g.last), esc(g.message[:160]))
+        tb.add_row(level, str(g.count), stamp(g.last), esc(g.message[:160]))
     console().print(tb)
     console().print()
 
 
 def _traces(found: IncidentTraces) -> None:
+    from opskit.commands.traces import failing_span
+    from opskit.output import stamp
     from opskit.tracing import ms
 
     if found.note:
@@ -222,9 +228,9 @@ def _traces(found: IncidentTraces) -> None:
         "link",
     )
     for t in found.traces:
-        error = f"[red]{esc(t.error_message or 'error')}[/]" if t.errors else ""
+        error = failing_span(t) if t.errors else ""
         tb.add_row(
-            _when(t.start), ms(t.duration_ms), esc(t.operation), error, found.link(t.trace_id)
+            stamp(t.start), ms(t.duration_ms), esc(t.operation), error, found.link(t.trace_id)
         )
     console().print(tb)
     console().print()

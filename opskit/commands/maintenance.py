@@ -186,7 +186,11 @@ def list_tasks(app: App, as_json: bool) -> int:
     if as_json:
         print_json(rows)
         return 0
-    grid = table(None, "cadence", "task", "title", "schedule", "last run", "status", "summary")
+    grid = table(
+        None,
+        *("cadence", "task", "title", "schedule", "last run", "status", "summary"),
+        kinds={"title": "text"},
+    )
     for row in rows:
         status = row["last_status"]
         grid.add_row(

@@ -36,7 +36,10 @@ def status(app: App, as_json: bool = False) -> int:
         return summary.exit_code
     out = console()
     out.print(f"[bold]context[/] {esc(summary.context)}")
-    src = table("Sources", "source", "state", "latency ms")
+    from opskit.errorclass import classify, headline
+    from opskit.output import Brief
+
+    src = table("Sources", "source", "state", "latency ms", kinds={"state": "error"})
     for name, s in summary.sources.items():
         state = "ok" if s.ok else f"[bold red]{esc(s.error or '')}[/]"
         src.add_row(name, state, f"{s.latency_ms:.0f}")
@@ -67,7 +70,13 @@ def status(app: App, as_json: bool = False) -> int:
     if summary.findings:
         ft = table("Findings", "severity", "source", "finding")
         for f in summary.findings:
-            ft.add_row(styled(f.severity), f.source, esc(f"{f.subject}: {f.summary}"))
+            finding = esc(f"{f.subject}: {f.summary}")
+            # a down target's "down: <Go error>": its class first on a narrow terminal
+            problem = f.summary.removeprefix("down: ")
+            if f.source in ("targets", "services") and classify(problem).kind != "other":
+                brief = f"{f.subject}: {f.summary[: len(f.summary) - len(problem)]}"
+                finding = Brief(finding, esc(brief + headline(problem)))
+            ft.add_row(styled(f.severity), f.source, finding)
         out.print(ft)
     else:
         out.print("[green]no findings[/]")
@@ -121,7 +130,18 @@ def health(app: App, as_json: bool = False) -> int:
     if as_json:
         print_json(results)
     else:
-        t = table(None, "service", "state", "status", "latency ms", "url / error")
+        from opskit.errorclass import headline
+        from opskit.output import Brief
+
+        t = table(
+            None,
+            "service",
+            "state",
+            "status",
+            "latency ms",
+            "url / error",
+            kinds={"url / error": "text"},
+        )
         for r in results:
             state = (
                 "down"
@@ -133,12 +153,17 @@ def health(app: App, as_json: bool = False) -> int:
                 else "up"
             )
             problem = r.error if not r.ok else r.detail()
+            # narrow terminal: the error by its class, or the degraded detail, not the URL
+            shown = esc(r.url)
+            if problem:
+                short = headline(problem) if not r.ok else problem
+                shown = Brief(esc(f"{r.url}: {problem}"), esc(short))
             t.add_row(
                 r.name,
                 styled(state),
                 str(r.status_code or "-"),
                 f"{r.latency_ms:.0f}" if r.latency_ms is not None else "-",
-                esc(f"{r.url}: {problem}" if problem else r.url),
+                shown,
             )
         console().print(t)
     return exit_code(

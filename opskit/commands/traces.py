@@ -80,7 +80,23 @@ def traces(
     )
 
 
+def failing_span(t: TraceSummary) -> str:
+    """The failing span's `service operation: message` in red; on a narrow terminal only the
+    message (by its class first) when the span is the trace's own service and operation."""
+    from opskit.errorclass import headline
+    from opskit.output import Brief
+
+    message = t.error_message or "error"
+    full = f"[red]{esc(message)}[/]"
+    own = f"{t.service} {t.operation}: "
+    if message.startswith(own) and message != own:
+        return Brief(full, f"[red]{esc(headline(message.removeprefix(own)))}[/]")
+    return full
+
+
 def show(o: TracesOverview) -> None:
+    from opskit.output import stamp
+
     out = console()
     span = format_duration(o.end - o.start)
     tb = table(
@@ -110,7 +126,7 @@ def show(o: TracesOverview) -> None:
             ms(s.p50_ms),
             ms(s.p95_ms),
             ms(s.p99_ms),
-            _when(s.last_trace),
+            stamp(s.last_trace),
             styled(s.state),
         )
     out.print(tb if o.services else "[dim]Jaeger has no services (no traces stored)[/]")
@@ -135,15 +151,17 @@ def _traces(title: str, rows: list[TraceSummary]) -> None:
     if not rows:
         out.print(f"[dim]{title}: none[/]")
         return
+    from opskit.output import stamp
+
     tb = table(title, "start", "duration ms", "service", "operation", "spans", "error", "trace id")
     for t in rows:
         tb.add_row(
-            _when(t.start),
+            stamp(t.start),
             ms(t.duration_ms),
             esc(t.service),
             esc(t.operation),
             str(t.spans),
-            f"[red]{esc(t.error_message or 'error')}[/]" if t.errors else "",
+            failing_span(t) if t.errors else "",
             t.trace_id,
         )
     out.print(tb)

@@ -18,7 +18,6 @@ naming the source, the key and what is wrong.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +76,8 @@ def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> tuple[Pat
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read: not on every start-up
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import copy
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from opskit.config import load
 from opskit.live import LiveState
@@ -18,6 +20,9 @@ from opskit.models import (
 )
 from opskit.screens.app import OpskitApp, create_app
 from opskit.stack import Sourced
+
+if TYPE_CHECKING:
+    from tests.tui.capture_lab import LabData
 
 T0 = datetime(2026, 1, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -256,3 +261,66 @@ def fixed_incident() -> dict[str, Sourced[Any]]:
             error=BackendUnreachable("grafana", "connection refused"),
         ),
     }
+
+
+# ---------------------------------------------------------------------- the lab's data
+# tests/tui/labdata/lab.json: the test lab captured once (python -m tests.tui.capture_lab)
+
+
+@lru_cache(maxsize=1)
+def _lab() -> LabData:
+    from tests.tui.capture_lab import load_lab
+
+    return load_lab()
+
+
+def lab_data() -> LabData:
+    """The captured lab, read once per process (each caller gets fresh records)."""
+    return copy.deepcopy(_lab())
+
+
+def lab_now() -> datetime:
+    """The capture's instant: what "now" is for the lab's snapshots."""
+    return _lab().captured_at
+
+
+def lab_app(mode: str = "overview") -> OpskitApp:
+    """The app on the captured lab's state, not polling, with its Doctor report."""
+    data = lab_data()
+    settings = load(
+        environ={
+            "XDG_CONFIG_HOME": "/nonexistent",
+            "XDG_STATE_HOME": "/nonexistent",
+            "OPSKIT_COLOR": "blue",
+        }
+    ).settings
+    app = create_app(settings, refresh=5.0, poll=False, state=data.state)
+    app.doctor_report = data.doctor
+    app.initial_mode = mode
+    return app
+
+
+class _FrozenClock:
+    """Stands in for the `datetime` class where the screens ask it for "now"."""
+
+    def __init__(self, real: type[datetime], at: datetime) -> None:
+        self._real = real
+        self._at = at
+
+    def now(self, tz: tzinfo | None = None) -> datetime:
+        return self._at.astimezone(tz) if tz is not None else self._at.replace(tzinfo=None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def freeze_now(monkeypatch: Any, at: datetime) -> None:
+    """Every relative time on screen ("5m ago") as of `at`: `datetime.now` replaced in
+    opskit.output (`ago`) and in every screen module that imports `datetime`."""
+    import sys
+
+    names = ["opskit.output", *(m for m in sys.modules if m.startswith("opskit.screens."))]
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "datetime", None) is datetime:
+            monkeypatch.setattr(module, "datetime", _FrozenClock(datetime, at))
