@@ -80,10 +80,16 @@ def _verify(name: str, backend: Backend) -> ssl.SSLContext | bool:
     return ssl_context(str(backend.ca_bundle) if backend.ca_bundle is not None else None)
 
 
-@functools.cache
 def ssl_context(cafile: str | None = None) -> ssl.SSLContext:
     """One verifying context per CA bundle per process, shared by every client: loading a
-    bundle costs ~50 ms, and each client used to load its own (bench/, issue 8)."""
+    bundle costs ~50 ms, and each client used to load its own (bench/, issue 8).
+    (`ssl_context()` and `ssl_context(None)` are one cache entry: functools.cache keys
+    them apart, which loaded certifi's bundle twice per process.)"""
+    return _ssl_context(cafile)
+
+
+@functools.cache
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
     if cafile is None:
         return httpx.create_ssl_context()  # what `verify=True` builds: certifi's bundle
     return ssl.create_default_context(cafile=cafile)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from opskit.clients.base import HttpBackend, off_loop, parse_time, str_dict
+from opskit.clients.base import HttpBackend, parse_time, str_dict
 from opskit.matchers import Matcher
 from opskit.models import Alert, Silence
 
@@ -30,8 +30,7 @@ class AlertmanagerClient(HttpBackend):
             ("unprocessed", "true"),
         ]
         params += [("filter", str(m)) for m in matchers or []]
-        body = await self.get_json("/api/v2/alerts", params)
-        return await off_loop(self.parse, "alerts", lambda: _alerts(body))
+        return await self.get_records("/api/v2/alerts", params, "alerts", _alerts)
 
     async def silences(self) -> list[Silence]:
         body = await self.get_json("/api/v2/silences")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import json
 import socket
 import ssl
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -96,6 +97,10 @@ def str_dict(value: dict[Any, Any]) -> dict[str, str]:
     return value
 
 
+def _digest(content: bytes) -> bytes:
+    return hashlib.blake2b(content, digest_size=16).digest()
+
+
 async def off_loop(parse: Callable[[str, Callable[[], T]], T], what: str, fn: Callable[[], T]) -> T:
     """Parse big answers (thousands of targets, alerts, indices) in a worker thread, so the
     TUI's event loop keeps answering keys while a large refresh is parsed."""
@@ -110,6 +115,8 @@ class HttpBackend:
     def __init__(self, http: httpx.AsyncClient, retries: int = 2) -> None:
         self.http = http
         self.retries = retries
+        # (path + query) -> (digest of the last large body, the records parsed from it)
+        self._unchanged: dict[str, tuple[bytes, Any]] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -121,6 +128,29 @@ class HttpBackend:
         if len(response.content) > LARGE_BODY:
             return await asyncio.to_thread(self.decode, response)
         return self.decode(response)
+
+    async def get_records(
+        self, path: str, params: Params, what: str, build: Callable[[Any], T]
+    ) -> T:
+        """GET and parse into records, as `get_json` + `parse`; a large body that is byte
+        for byte the one of the last call (alerts and indices between two polls, targets
+        between two scrapes) gives the last call's records again without decoding or
+        parsing it. Nothing in opskit changes a parsed record, so sharing them is safe.
+        Bodies are compared by a BLAKE2b digest computed in a thread (hashlib releases the
+        GIL), so neither the body nor its decoding is kept."""
+        response = await self._get(path, params)
+        if len(response.content) <= LARGE_BODY or response.status_code >= 300:
+            body = self.decode(response)
+            return self.parse(what, lambda: build(body))
+        key = f"{path}?{params!r}"
+        digest = await asyncio.to_thread(_digest, response.content)
+        last = self._unchanged.get(key)
+        if last is not None and last[0] == digest:
+            return cast(T, last[1])
+        body = await asyncio.to_thread(self.decode, response)
+        records = await off_loop(self.parse, what, lambda: build(body))
+        self._unchanged[key] = (digest, records)
+        return records
 
     async def get_ok(self, path: str) -> None:
         """GET a plain-text health endpoint; raise unless it answers 2xx."""

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from opskit.clients.base import HttpBackend, off_loop, parse_time, str_dict
+from opskit.clients.base import HttpBackend, parse_time, str_dict
 from opskit.durations import parse_duration
 from opskit.models import PromAlert, Rule, Sample, Target, TsdbStatus
 
@@ -35,9 +35,11 @@ class PrometheusClient(HttpBackend):
         await self.get_ok("/-/healthy")
 
     async def targets(self) -> list[Target]:
-        data = await self.api("targets", {"state": "active"})
-        return await off_loop(
-            self.parse, "targets", lambda: [_target(t) for t in data["activeTargets"]]
+        return await self.get_records(
+            "/api/v1/targets",
+            {"state": "active"},
+            "targets",
+            lambda body: [_target(t) for t in _data(body)["activeTargets"]],
         )
 
     async def query(self, expr: str, at: datetime | None = None) -> list[Sample]:

@@ -180,3 +180,12 @@ def test_tls_errors_name_tls_and_the_url(lab: Lab) -> None:
     )
     ours, official = both(trusted, health)
     assert ours == official and ours.cluster_name
+
+
+def test_one_tls_context_per_bundle_however_it_is_asked_for() -> None:
+    """Loading certifi's bundle costs ~25 ms a time: every client without its own CA
+    bundle shares one context (`ssl_context()` and `ssl_context(None)` alike)."""
+    from opskit.http import ssl_context
+
+    assert ssl_context() is ssl_context(None)
+    assert ssl_context(None) is ssl_context()
