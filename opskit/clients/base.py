@@ -53,6 +53,9 @@ def describe_transport_error(exc: BaseException) -> str:
             isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
         ):
             return "connection refused"
+    if not str(exc) and isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
+        # a server going away mid-answer (stopping, restarting): httpx says only ReadError
+        return f"connection closed by the server mid-answer ({type(exc).__name__})"
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
     if "certificate" in lowered or "ssl" in lowered:

@@ -45,3 +45,14 @@ def test_fit_is_one_line_with_an_ellipsis() -> None:
     assert fit("abcdefghij", 5) == "abcd…"
     assert len(fit("x" * 100, 20)) == 20
     assert fit("abc", 0) == ""
+
+
+def test_a_server_closing_mid_answer_says_so() -> None:
+    """httpx's ReadError has no message: say what happened, not just its name."""
+    import httpx
+
+    from opskit.clients.base import describe_transport_error
+
+    reason = describe_transport_error(httpx.ReadError(""))
+    assert reason == "connection closed by the server mid-answer (ReadError)"
+    assert describe_transport_error(httpx.ReadError("boom")) == "boom"
