@@ -1,5 +1,7 @@
 # make demo   run opskit on the local lab (installs everything it needs)
-# make test   install, start a separate test lab, run the whole suite, stop the lab
+#             PROFILE=ha: on the HA lab instead (lab/up --profile ha, its opskit config)
+# make test   install, start separate test labs (default, then HA), run the whole suite,
+#             stop both labs
 # make bench  benchmarks (not part of the tests)
 PY ?= python3
 VENV := .venv
@@ -8,6 +10,8 @@ STAMP := $(VENV)/.installed
 # The test lab listens on the README's ports + this offset, with its own state.
 TEST_OFFSET ?= 10000
 TEST_LAB := OPSKIT_LAB_PORT_OFFSET=$(TEST_OFFSET)
+# `make demo PROFILE=ha`: the HA lab (lab/ha.py); anything else: the default lab
+PROFILE ?= default
 
 .PHONY: install demo test lint bench lab-up lab-down lab-status
 
@@ -20,8 +24,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
+ifeq ($(PROFILE),ha)
+	lab/up --profile ha
+	eval "$$(python3 lab/lab.py --profile ha env)" && $(BIN)/opskit
+else
 	lab/up
 	GRAFANA_USER=admin GRAFANA_PASSWORD=admin $(BIN)/opskit
+endif
 
 lint: install
 	$(BIN)/ruff check opskit tasks screens tests lab bench
@@ -29,11 +38,15 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# A fresh test lab each run: tests rely on the demo data as lab/up makes it.
+# Fresh test labs each run: tests rely on the demo data as lab/up makes it. The HA lab
+# (tests/ha) runs beside the default one at the same offset, on ports of its own.
 test: install
 	$(TEST_LAB) lab/down --wipe
+	$(TEST_LAB) lab/down --profile ha --wipe
 	$(TEST_LAB) lab/up
-	$(TEST_LAB) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; $(TEST_LAB) lab/down; exit $$rc
+	$(TEST_LAB) lab/up --profile ha
+	$(TEST_LAB) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(TEST_LAB) lab/down; $(TEST_LAB) lab/down --profile ha; exit $$rc
 
 # Benchmarks (docs/performance.md): a bench lab at its own offset, scaled up and back down.
 BENCH_OFFSET ?= 5000

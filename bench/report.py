@@ -85,6 +85,13 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{s['status_s']['median']:.2f} s vs {s['raw_fetch_process_s']['median']:.2f} s",
             f"{s['status_ratio']:.2f}x", f"<= 1.5x  {_ok(s['status_ratio'] <= 1.5)}",
         ))  # fmt: skip
+    if "fleet" in r:  # issue 19
+        f = r["fleet"]
+        rows.append((
+            f"7 fleet refresh ({f['contexts']} contexts)",
+            f"{f['opskit_s']['median'] * 1000:.0f} ms vs {f['raw_s']['median'] * 1000:.0f} ms",
+            f"{f['ratio']:.2f}x", f"<= {f['target_ratio']:g}x  {_ok(f['met'])}",
+        ))  # fmt: skip
     if "tui" in r:
         t = r["tui"]
         rows.append((

@@ -37,6 +37,7 @@ from labcore import (
     log,
     offset,
     port,
+    profile,
     render,
     state_dir,
     tcp_open,
@@ -77,6 +78,15 @@ def install() -> None:
     packages = dict(DEBIAN_PACKAGES)
     for module in service_modules():
         packages.update(getattr(module, "DEBIAN_PACKAGES", {}))
+    apt_install(packages)
+    subprocess.run(["bash", str(LAB / "es" / "install.sh"), str(CACHE / "es")], check=True)
+    for module in service_modules():
+        if hasattr(module, "install"):
+            module.install()
+
+
+def apt_install(packages: dict[str, str]) -> None:
+    """The Debian packages (name -> a binary it installs) whose binary is missing."""
     missing = [pkg for pkg, binary in packages.items() if not Path(binary).exists()]
     if missing:
         # Postfix asks how to configure the system MTA: the lab runs its own instance.
@@ -95,10 +105,6 @@ def install() -> None:
             env=env,
             stdout=subprocess.DEVNULL,
         )
-    subprocess.run(["bash", str(LAB / "es" / "install.sh"), str(CACHE / "es")], check=True)
-    for module in service_modules():
-        if hasattr(module, "install"):
-            module.install()
 
 
 # --------------------------------------------------------------------------- processes
@@ -140,7 +146,7 @@ def command(server: Server) -> list[str]:
             "--host",
             "127.0.0.1",
             "--port",
-            str(port("grafana")),
+            str(port(server.http_port)),
             "--state",
             str(sd / "grafana" / "state.json"),
             "--admin-user",
@@ -447,19 +453,19 @@ def seed_elasticsearch() -> None:
     marker.write_text(today.isoformat())
 
 
-def seed_grafana() -> None:
+def seed_grafana(grafana_url: str | None = None, prometheus_url: str | None = None) -> None:
     subprocess.run(
         [
             sys.executable,
             str(LAB / "grafana_seed.py"),
             "--url",
-            BY_NAME["grafana"].url,
+            grafana_url or BY_NAME["grafana"].url,
             "--user",
             GRAFANA_USER,
             "--password",
             GRAFANA_PASSWORD,
             "--prometheus-url",
-            BY_NAME["prometheus"].url,
+            prometheus_url or BY_NAME["prometheus"].url,
         ],
         check=True,
         stdout=subprocess.DEVNULL,
@@ -494,8 +500,8 @@ def up(args: argparse.Namespace) -> None:
     status(argparse.Namespace(json=False))
 
 
-def down(args: argparse.Namespace) -> None:
-    for server in reversed(SERVERS):
+def down(args: argparse.Namespace, servers: list[Server] | None = None) -> None:
+    for server in reversed(SERVERS if servers is None else servers):
         if stop(server):
             log(f"stopped {server.name}")
     if args.wipe:
@@ -503,8 +509,11 @@ def down(args: argparse.Namespace) -> None:
         log(f"wiped {state_dir()}")
 
 
-def status(args: argparse.Namespace) -> None:
-    rows = [{"name": s.name, "url": s.url, "pid": s.pid(), "healthy": s.healthy()} for s in SERVERS]
+def status(args: argparse.Namespace, servers: list[Server] | None = None) -> None:
+    rows = [
+        {"name": s.name, "url": s.url, "pid": s.pid(), "healthy": s.healthy()}
+        for s in (SERVERS if servers is None else servers)
+    ]
     if args.json:
         print(json.dumps({"offset": offset(), "state": str(state_dir()), "servers": rows}))
     else:
@@ -579,8 +588,36 @@ def fault(args: argparse.Namespace) -> None:
         log(f"fault {name}: {'on' if args.action == 'add' else 'off'}")
 
 
+def split_profile(argv: list[str]) -> tuple[str | None, list[str]]:
+    """`--profile NAME` (or `--profile=NAME`) taken out of argv wherever it stands, so
+    `lab/up --profile ha` and `lab.py --profile ha server stop NAME` both work."""
+    chosen: str | None = None
+    rest: list[str] = []
+    items = iter(argv)
+    for arg in items:
+        if arg == "--profile":
+            chosen = next(items, "")
+        elif arg.startswith("--profile="):
+            chosen = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return chosen, rest
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="lab")
+    chosen, argv = split_profile(sys.argv[1:])
+    if chosen is not None:
+        os.environ["OPSKIT_LAB_PROFILE"] = chosen
+    if profile() == "ha":
+        # lab/ha.py reuses this module's Server machinery (start, stop, wait_healthy)
+        sys.modules.setdefault("lab", sys.modules[__name__])
+        import ha
+
+        ha.main(argv)
+        return
+    parser = argparse.ArgumentParser(
+        prog="lab", epilog="--profile ha (or OPSKIT_LAB_PROFILE=ha): the HA lab, lab/ha.py"
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up")
     p_up.add_argument("--no-install", action="store_true")
@@ -605,7 +642,7 @@ def main() -> None:
     for module in service_modules():  # e.g. `lab.py celery enqueue`, `lab.py mail send`
         if hasattr(module, "add_commands"):
             module.add_commands(sub)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     fn: Callable[[argparse.Namespace], None] = args.fn
     fn(args)
 

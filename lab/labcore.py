@@ -79,11 +79,29 @@ def port(name: str) -> int:
     return BASE_PORTS[name] + offset()
 
 
+PROFILES = ("default", "ha")
+
+
+def profile() -> str:
+    """The lab profile: `default` (the single-node stack) or `ha` (lab/ha.py: the
+    scaled-out one), from `--profile` (lab.py sets this variable) or OPSKIT_LAB_PROFILE."""
+    value = os.environ.get("OPSKIT_LAB_PROFILE", "").strip() or "default"
+    if value not in PROFILES:
+        sys.exit(f"lab: OPSKIT_LAB_PROFILE must be one of {', '.join(PROFILES)}, got {value!r}")
+    return value
+
+
 def state_dir() -> Path:
+    """`lab/.state/offset-N` (or `default`); the HA profile's is `ha-offset-N` (`ha`), so
+    both profiles run at one offset side by side."""
+    ha = profile() == "ha"
     explicit = os.environ.get("OPSKIT_LAB_STATE")
     if explicit:
-        return Path(explicit).resolve()
-    return LAB / ".state" / (f"offset-{offset()}" if offset() else "default")
+        return Path(explicit + ("-ha" if ha else "")).resolve()
+    name = f"offset-{offset()}" if offset() else "default"
+    if ha:
+        name = f"ha-{name}" if offset() else "ha"
+    return LAB / ".state" / name
 
 
 def log(msg: str) -> None:
@@ -132,6 +150,11 @@ class Server:
             pid = int(self.pidfile().read_text().strip())
         except (OSError, ValueError):
             return None
+        try:  # a child of this process that exited is a zombie until reaped: reap it
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass  # not our child (started by an earlier lab.py)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

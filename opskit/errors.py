@@ -14,6 +14,7 @@ EXIT_UNREACHABLE = 3
 EXIT_AUTH = 4
 EXIT_BAD_RESPONSE = 5
 EXIT_NOT_FOUND = 6
+EXIT_UNSUPPORTED = 7  # the backend does not serve this (VictoriaMetrics has no rules API)
 EXIT_DECLINED = 10  # the operator answered no: nothing changed
 EXIT_USAGE = 64  # bad arguments or input (sysexits EX_USAGE; click's usage errors too)
 EXIT_DATA = 65  # a backup or input file that is corrupt (sysexits EX_DATAERR)
@@ -91,3 +92,12 @@ class BadResponse(BackendError):
 class NotFound(BackendError):
     exit_code = EXIT_NOT_FOUND
     title = "not found"
+
+
+class Unsupported(BackendError):
+    """The backend answers, but does not serve what was asked: an endpoint it lacks or
+    only a placeholder of (VictoriaMetrics has no /api/v1/status/runtimeinfo; its
+    /api/v1/rules is empty without vmalert). The message names the endpoint."""
+
+    exit_code = EXIT_UNSUPPORTED
+    title = "not served"

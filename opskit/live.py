@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from opskit.errorclass import headline
 from opskit.errors import BackendError
+from opskit.models import Membership
 from opskit.stack import Stack, grafana_summary, series_name
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ HISTORY = 720  # at most this many samples per series (an hour at the default 5 
 HISTORY_STEP = HISTORY_WINDOW / HISTORY  # the backfill's query_range step
 BACKFILL_TRIES = 3  # a series whose backfill failed this often is left to live samples
 BACKFILL_TIMEOUT = 5.0  # seconds the first queues poll may wait for its history
+# the source whose poll also reads a clustered backend's members (LiveState.clusters)
+MEMBERSHIP_OF = {"alerts": "alertmanager", "targets": "prometheus"}
 MAX_BACKOFF = 60.0
 # the email-service signals the Queues screen plots beside the queue depth
 PLOT_SIGNALS = ("latency_p50", "latency_p95", "latency_p99", "error_rate")
@@ -102,6 +105,9 @@ class LiveState:
     queue_times: dict[str, deque[float]] = field(default_factory=dict)
     # the email-service signals over the last hour (PLOT_SIGNALS), name -> points
     signal_history: dict[str, list[Point]] = field(default_factory=dict)
+    # the clustered backends' members ("alertmanager", "prometheus" -> Membership), read
+    # after each alerts / targets poll (not a source: recordings do not hold them)
+    clusters: dict[str, Membership] = field(default_factory=dict)
     paused: bool = False
 
     def __getitem__(self, name: str) -> SourceState:
@@ -286,7 +292,21 @@ class Poller:
         if await poll_into(src, self._fetchers[name]) and name == "queues":
             self.state.record_queues(src.value)
             await self.backfill(src.value)
+        if name in MEMBERSHIP_OF:
+            await self.read_membership(MEMBERSHIP_OF[name])
         self.on_change(name, changed(before, src))
+
+    async def read_membership(self, backend: str) -> None:
+        """A clustered backend's members and disagreements, as its last read found them,
+        into `state.clusters` (nothing for a one-server backend); never raising."""
+        if len(getattr(self.stack.settings, backend).members) < 2:
+            return
+        try:
+            membership = await getattr(self.stack, backend).read_membership()
+        except Exception as exc:  # the source's own poll says what failed
+            log.warning("%s membership: %s", backend, exc)
+            return
+        self.state.clusters[backend] = membership
 
     async def backfill(self, depths: Sequence[Any]) -> None:
         """On the first successful queues poll (and for series that appear later), put the

@@ -47,6 +47,11 @@ class Target:
     scrape_interval: str
     scrape_timeout: str
     labels: dict[str, str] = field(default_factory=dict)
+    # HA replicas (`PrometheusReplicas`): replica name -> its health of this target
+    # ("up" | "down" | "unknown" | "absent": that replica does not scrape it), and the
+    # replicas' scrape errors; both empty for a single Prometheus
+    replicas: dict[str, str] = field(default_factory=dict)
+    replica_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -188,6 +193,56 @@ class EsNode:
     load_1m: float | None
     disk_used_percent: float | None
     version: str
+    # issue 19 (multi-node): full role names (`_nodes/stats` `roles`), heap and disk in
+    # bytes (`jvm.mem`, `fs.total`), shard copies on the node (`_cat/allocation`)
+    id: str = ""
+    role_names: list[str] = field(default_factory=list)
+    heap_used_bytes: int | None = None
+    heap_max_bytes: int | None = None
+    disk_used_bytes: int | None = None
+    disk_total_bytes: int | None = None
+    shards: int | None = None
+
+
+@dataclass(slots=True)
+class Member:
+    """One server of a clustered backend (an Alertmanager peer, a Prometheus replica) as
+    the last read of it found it."""
+
+    url: str
+    ok: bool
+    error: str = ""  # the reason it failed (BackendError.reason), when not ok
+    latency_ms: float = 0.0
+    name: str = ""  # the peer's name from /api/v2/status, the replica label's value
+    detail: str = ""  # one line: "ready, 3 peers", "version 2.42.0"
+
+
+@dataclass(slots=True)
+class Membership:
+    """A clustered backend's members and what they disagree on (`opskit.clients`'s
+    AlertmanagerCluster and PrometheusReplicas give one after each read)."""
+
+    backend: str  # "alertmanager" | "prometheus"
+    members: list[Member]
+    disagreements: list[str] = field(default_factory=list)  # one sentence each
+
+    @property
+    def up(self) -> list[Member]:
+        return [m for m in self.members if m.ok]
+
+    @property
+    def down(self) -> list[Member]:
+        return [m for m in self.members if not m.ok]
+
+    @property
+    def degraded(self) -> bool:
+        """Some member down or a disagreement, with at least one member answering."""
+        return bool(self.up) and bool(self.down or self.disagreements)
+
+    def headline(self) -> str:
+        """'2/3 peers' (Alertmanager) or '1/2 replicas' (Prometheus)."""
+        noun = "peers" if self.backend == "alertmanager" else "replicas"
+        return f"{len(self.up)}/{len(self.members)} {noun}"
 
 
 @dataclass(slots=True)

@@ -1,12 +1,18 @@
 """Elasticsearch records beyond the live screens': snapshots, repositories and the index
 facts retention plans from. `ElasticsearchClient` parses the API's JSON into these; the
-tasks plan over them. Core: imports nothing above opskit.models."""
+tasks plan over them. Core: imports nothing above opskit.models (and opskit.output's
+byte sizes for the nodes' rows)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from opskit.output import human_bytes
+
+if TYPE_CHECKING:
+    from opskit.models import EsNode
 
 # snapshot metadata opskit writes (`{"opskit": {"kind": ..., "policy": ...}}`)
 KIND_BACKUP = "backup"  # ordinary backups, and every snapshot without opskit metadata
@@ -141,6 +147,7 @@ class ShardCopy:
     store_bytes: int | None
     unassigned_reason: str | None = None
     unassigned_details: str | None = None
+    unassigned_at: datetime | None = None  # `unassigned.at`: when it became unassigned
 
 
 @dataclass(frozen=True)
@@ -165,3 +172,99 @@ class AllocationExplanation:
     explanation: str  # allocate_explanation (or the move/remain explanation)
     unassigned_reason: str | None = None
     nodes: list[NodeDecision] = field(default_factory=list)
+    unassigned_at: datetime | None = None  # unassigned_info.at
+    unassigned_details: str | None = None  # unassigned_info.details: "node_left [<id>]"
+    # a replica whose node left waits `index.unassigned.node_left.delayed_timeout` for it
+    # (can_allocate "allocation_delayed"): configured_delay_in_millis, remaining_delay_in_millis
+    configured_delay_ms: int | None = None
+    remaining_delay_ms: int | None = None
+
+
+# `_nodes/stats` role names in the order a person reads them (docs: "Node roles",
+# https://www.elastic.co/guide/en/elasticsearch/reference/8.14/modules-node.html)
+ROLE_ORDER = (
+    "master", "voting_only", "data", "data_content", "data_hot", "data_warm", "data_cold",
+    "data_frozen", "ingest", "ml", "transform", "remote_cluster_client",
+)  # fmt: skip
+DATA_TIERS = frozenset(r for r in ROLE_ORDER if r.startswith("data_"))
+
+
+def ordered_roles(roles: list[str]) -> list[str]:
+    """Role names in ROLE_ORDER, unknown ones after, sorted."""
+    rank = {r: n for n, r in enumerate(ROLE_ORDER)}
+    return sorted(roles, key=lambda r: (rank.get(r, len(rank)), r))
+
+
+def roles_text(roles: list[str]) -> str:
+    """ "master, data, ingest": full names; the data tiers a generic `data` node holds
+    anyway are folded into "data (all tiers)" when it has them all; a node with no role is
+    "coordinating only"."""
+    names = ordered_roles(roles)
+    if not names:
+        return "coordinating only"
+    if "data" in names and set(names) >= DATA_TIERS:
+        names = [("data (all tiers)" if r == "data" else r) for r in names if r not in DATA_TIERS]
+    return ", ".join(names)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """One disk watermark as set (`85%`, `0.85` or free bytes `500mb`), parsed."""
+
+    name: str  # low | high | flood_stage
+    raw: str
+    used_percent: float | None  # a percentage or ratio: the used share it stands for
+    free_bytes: int | None  # an absolute value: the free space it stands for
+    max_headroom_bytes: int | None = None  # the `.max_headroom` (percent watermarks only)
+
+    def threshold_percent(self, total_bytes: int | None) -> float | None:
+        """The used percentage of a disk of `total_bytes` at which this watermark is
+        crossed, as the disk threshold decider computes it: a percentage, unless the
+        max_headroom (free space) is less than what it leaves free; an absolute value is
+        free space."""
+        if self.used_percent is not None:
+            if not total_bytes or not self.max_headroom_bytes:
+                return self.used_percent
+            free = min(total_bytes * (100 - self.used_percent) / 100, self.max_headroom_bytes)
+            return 100 * (1 - free / total_bytes)
+        if self.free_bytes is not None and total_bytes:
+            return max(0.0, 100 * (1 - self.free_bytes / total_bytes))
+        return None
+
+
+@dataclass(frozen=True)
+class DiskSettings:
+    """The cluster's effective disk allocation settings (`GET _cluster/settings?
+    include_defaults=true&flat_settings=true`, transient over persistent over defaults):
+    `cluster.routing.allocation.disk.threshold_enabled` and the three watermarks."""
+
+    threshold_enabled: bool
+    watermarks: list[Watermark]  # low, high, flood_stage
+    source: dict[str, str] = field(default_factory=dict)  # setting -> the layer it came from
+
+
+def _of(used: int | None, total: int | None, pct: float | None) -> str:
+    """ "312MiB / 1.0GiB (30%)": used of total, with the percentage."""
+    if used is None or total is None:
+        return f"{pct:.0f}%" if pct is not None else "-"
+    share = pct if pct is not None else (100 * used / total if total else 0.0)
+    return f"{human_bytes(used)} / {human_bytes(total)} ({share:.0f}%)"
+
+
+NODE_HEADERS = ("node", "roles", "master", "heap used", "disk used", "shards", "ip", "version")
+
+
+def node_cells(n: EsNode) -> tuple[str, ...]:
+    """One node's row in `opskit cluster` and the TUI's nodes view: name, roles in full,
+    elected master, heap and disk used of total, shard copies, ip, version."""
+    heap_pct = float(n.heap_percent) if n.heap_percent is not None else None
+    return (
+        n.name,
+        roles_text(n.role_names) if n.role_names else n.roles,
+        "elected" if n.master else "",
+        _of(n.heap_used_bytes, n.heap_max_bytes, heap_pct),
+        _of(n.disk_used_bytes, n.disk_total_bytes, n.disk_used_percent),
+        str(n.shards) if n.shards is not None else "-",
+        n.ip,
+        n.version,
+    )

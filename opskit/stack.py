@@ -19,6 +19,7 @@ from opskit.models import (
     Alert,
     ClusterHealth,
     Index,
+    Membership,
     QueueDepth,
     ServiceHealth,
     Target,
@@ -67,21 +68,54 @@ class Stack:
 
     @cached_property
     def prometheus(self) -> PrometheusClient:
+        """One Prometheus (or VictoriaMetrics); with several `urls`, the HA replicas as
+        one (`PrometheusReplicas`: the same methods, merged answers)."""
         from opskit.clients.prometheus import PrometheusClient
         from opskit.http import build_http
 
         cfg = self.settings.prometheus
-        return self._keep(PrometheusClient(build_http("prometheus", cfg, self.log), cfg.retries))
+        if len(cfg.members) > 1:
+            from opskit.clients.prom_replicas import PrometheusReplicas
+
+            clients = [
+                PrometheusClient(build_http("prometheus", cfg.model_copy(update={"url": u}),
+                                            self.log), cfg.retries, cfg.flavor)
+                for u in cfg.members
+            ]  # fmt: skip
+            return self._keep(PrometheusReplicas(clients, cfg))
+        return self._keep(
+            PrometheusClient(build_http("prometheus", cfg, self.log), cfg.retries, cfg.flavor)
+        )
 
     @cached_property
     def alertmanager(self) -> AlertmanagerClient:
+        """One Alertmanager; with several `urls`, the gossip cluster as one
+        (`AlertmanagerCluster`: the same methods, de-duplicated answers)."""
         from opskit.clients.alertmanager import AlertmanagerClient
         from opskit.http import build_http
 
         cfg = self.settings.alertmanager
+        if len(cfg.members) > 1:
+            from opskit.clients.am_cluster import AlertmanagerCluster
+
+            clients = [
+                AlertmanagerClient(build_http("alertmanager", cfg.model_copy(update={"url": u}),
+                                              self.log), cfg.retries)
+                for u in cfg.members
+            ]  # fmt: skip
+            return self._keep(AlertmanagerCluster(clients, cfg))
         return self._keep(
             AlertmanagerClient(build_http("alertmanager", cfg, self.log), cfg.retries)
         )
+
+    async def memberships(self) -> list[Membership]:
+        """The clustered backends' members, read now (none for one-server backends)."""
+        clustered = [
+            getattr(self, name)
+            for name in ("alertmanager", "prometheus")
+            if len(self.settings.backend(name).members) > 1  # type: ignore[attr-defined]
+        ]
+        return list(await asyncio.gather(*(c.read_membership() for c in clustered)))
 
     @cached_property
     def grafana(self) -> GrafanaClient:
@@ -321,6 +355,8 @@ class StackStatus:
     indices: Sourced[list[Index]]
     grafana: Sourced[dict[str, Any]]
     services: list[ServiceHealth]
+    # the clustered backends' members (Alertmanager peers, Prometheus replicas)
+    clusters: Sourced[list[Membership]] = field(default_factory=lambda: Sourced(value=[]))
 
 
 async def grafana_summary(stack: Stack) -> dict[str, Any]:
@@ -340,4 +376,6 @@ async def collect(stack: Stack) -> StackStatus:
         fetch(stack.elasticsearch.indices()),
         fetch(grafana_summary(stack)),
     )
-    return StackStatus(targets, alerts, queues, cluster, indices, grafana, await services)
+    # after the reads: a cluster's membership says what those reads found of each member
+    clusters = await fetch(stack.memberships())
+    return StackStatus(targets, alerts, queues, cluster, indices, grafana, await services, clusters)

@@ -8,9 +8,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from opskit.errors import EXIT_OK
+from opskit.errors import EXIT_OK, Unsupported
 from opskit.findings import Finding, Severity, exit_code
-from opskit.models import Alert, ClusterHealth, Index, QueueDepth, ServiceHealth, Target
+from opskit.models import (
+    Alert,
+    ClusterHealth,
+    Index,
+    Member,
+    Membership,
+    QueueDepth,
+    ServiceHealth,
+    Target,
+)
 from opskit.output import number
 
 if TYPE_CHECKING:
@@ -28,6 +37,7 @@ class Reading:
     value: Any = None
     error: str | None = None  # "<title>: <reason>"
     latency_ms: float = 0.0
+    note: str | None = None  # the backend does not serve this source (errors.Unsupported)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +89,50 @@ class ElasticsearchSummary:
 
 
 @dataclass(slots=True)
+class ClusterSummary:
+    """A clustered backend (Alertmanager peers, Prometheus replicas): '2/3 peers', each
+    member, and what they disagree on (the `--json` shape of `clusters`)."""
+
+    backend: str
+    headline: str  # "2/3 peers", "1/2 replicas"
+    degraded: bool
+    members: list[Member]
+    disagreements: list[str]
+
+
+def cluster_summary(m: Membership) -> ClusterSummary:
+    return ClusterSummary(m.backend, m.headline(), m.degraded, m.members, m.disagreements)
+
+
+def member_reason(member: Member) -> str:
+    """Why a member is down, without its URL again (the client's reasons start with it)."""
+    return member.error.removeprefix(f"{member.url}: ").removeprefix(f"{member.url}/: ") or (
+        "no answer"
+    )
+
+
+def cluster_line(m: Membership) -> str:
+    """'2/3 peers; http://... down: connection refused' (the finding's text)."""
+    down = "; ".join(f"{d.url} down: {member_reason(d)}" for d in m.down)
+    return f"{m.headline()}; {down}" if down else m.headline()
+
+
+def _cluster_findings(clusters: list[Membership]) -> list[Finding]:
+    """A member down or a disagreement is a warning, never an outage: the cluster still
+    answers (every member down is the backend's own source error)."""
+    findings = []
+    for m in clusters:
+        if not m.up:
+            continue
+        subject = f"{m.backend} cluster"
+        if m.down:
+            findings.append(Finding("warning", subject, cluster_line(m), source=m.backend))
+        for sentence in m.disagreements:
+            findings.append(Finding("warning", subject, sentence, source=m.backend))
+    return findings
+
+
+@dataclass(slots=True)
 class Summary:
     context: str
     sources: dict[str, SourceSummary]
@@ -90,12 +144,15 @@ class Summary:
     services: list[ServiceHealth]
     findings: list[Finding] = field(default_factory=list)
     exit_code: int = EXIT_OK
+    clusters: list[ClusterSummary] = field(default_factory=list)
 
 
 def readings_from_status(st: StackStatus) -> dict[str, Reading]:
     """`opskit status`'s one collection, as readings."""
 
     def r(src: Any) -> Reading:
+        if isinstance(src.error, Unsupported):  # answered, but does not serve it: a note
+            return Reading(src.value, None, src.latency_ms, note=src.error.reason)
         error = f"{src.error.title}: {src.error.reason}" if src.error else None
         return Reading(src.value, error, src.latency_ms)
 
@@ -107,6 +164,7 @@ def readings_from_status(st: StackStatus) -> dict[str, Reading]:
         "indices": r(st.indices),
         "grafana": r(st.grafana),
         "services": Reading(st.services),
+        "clusters": r(st.clusters),
     }
 
 
@@ -115,8 +173,12 @@ def readings_from_live(state: LiveState) -> dict[str, Reading]:
     out: dict[str, Reading] = {}
     for name in ("targets", "alerts", "queues", "cluster", "indices", "grafana", "services"):
         src = state[name]
+        if src.error and src.error_title == Unsupported.title:  # a note, not an outage
+            out[name] = Reading(src.value, None, src.latency_ms, note=src.error)
+            continue
         error = f"{src.error_title or 'error'}: {src.error}" if src.error else None
         out[name] = Reading(src.value, error, src.latency_ms)
+    out["clusters"] = Reading(list(getattr(state, "clusters", {}).values()))
     return out
 
 
@@ -265,6 +327,8 @@ def summarize(
         sources[backend] = SourceSummary(src.ok, src.error, round(src.latency_ms, 1))
         if src.error:
             add("critical", backend, backend, src.error)
+        elif src.note:  # e.g. VictoriaMetrics serves no targets: say so, not "0 targets"
+            add("info", backend, key, src.note)
 
     targets = counts.targets
     findings.extend(memo.get("targets!", (targets,), lambda: _target_findings(targets)))
@@ -288,6 +352,9 @@ def summarize(
 
     services = counts.services
     findings.extend(memo.get("services!", (services,), lambda: _services_findings(services)))
+    clusters_src = readings.get("clusters")
+    clusters: list[Membership] = (clusters_src.value if clusters_src else None) or []
+    findings.extend(_cluster_findings(clusters))
 
     unreachable = any(not s.ok for s in sources.values())
     return Summary(
@@ -301,4 +368,5 @@ def summarize(
         services,
         findings,
         exit_code(findings, unreachable=unreachable),
+        [cluster_summary(m) for m in clusters],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,11 +12,13 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from opskit.errorclass import fit
+from opskit.fleet import FleetAlert
 from opskit.live import LiveState
 from opskit.models import Alert, Silence
 from opskit.output import ago
 from opskit.screens.base import Sort, TableScreen
-from opskit.screens.widgets import Cell
+from opskit.screens.fleet import FleetHost
+from opskit.screens.widgets import Cell, KeyedTable
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -32,51 +34,103 @@ def alert_state(a: Alert) -> str:
     return "silenced" if a.silenced else "inhibited" if a.inhibited else a.state
 
 
-class AlertsScreen(TableScreen[Alert]):
+Row = Alert | FleetAlert  # an alert of this context, or (merged mode) of any context
+
+
+def _a(r: Row) -> Alert:
+    return r.alert if isinstance(r, FleetAlert) else r
+
+
+class AlertsScreen(TableScreen[Row]):
     TITLE_TEXT = "Alerts"
     SOURCES = ("alerts",)
     COLUMNS = ("group", "alertname", "severity", "state", "since", "labels", "summary")
     SORTS: ClassVar[Sequence[Sort]] = (
-        ("severity", lambda a: (SEVERITY_RANK.get(a.severity, 9), a.alertname, a.fingerprint)),
-        ("alertname", lambda a: (a.alertname, a.fingerprint)),
-        ("newest", lambda a: (-(a.starts_at or EPOCH).timestamp(), a.fingerprint)),
-    )
+        ("severity", lambda r: (SEVERITY_RANK.get(_a(r).severity, 9), _a(r).alertname,
+                                _a(r).fingerprint)),
+        ("alertname", lambda r: (_a(r).alertname, _a(r).fingerprint)),
+        ("newest", lambda r: (-(_a(r).starts_at or EPOCH).timestamp(), _a(r).fingerprint)),
+    )  # fmt: skip
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "silence", "Silence", id="silence"),
         Binding("i", "toggle_suppressed", "Silenced/inhibited", id="toggle_suppressed"),
         Binding("g", "group", "Group by", id="group"),
         Binding("S", "app.switch_mode('silences')", "Silences", id="silences"),
+        Binding("A", "merged", "All contexts", show=False, id="alerts_merged"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.show_suppressed = False
         self.group_by = "severity"
+        self.merged = False  # every context's alerts (the app's fleet), with a context column
 
     def compose_below(self) -> ComposeResult:
+        merged = KeyedTable("context", *self.COLUMNS, id="merged-table")
+        merged.display = False
+        yield merged
         yield Static("", id="detail")
 
-    def records(self, state: LiveState) -> list[Alert]:
-        alerts = list(state["alerts"].value or [])
-        if not self.show_suppressed:
-            alerts = [a for a in alerts if a.state == "active"]
-        return alerts
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#merged-table" if self.merged else "#table", KeyedTable)
 
-    def visible_rows(self, state: LiveState) -> list[Alert]:
-        rows = super().visible_rows(state)
-        if self.group_by == "alertname":
-            rows.sort(key=lambda a: a.alertname)  # stable: keeps the chosen order inside
-        else:
-            rows.sort(key=lambda a: SEVERITY_RANK.get(a.severity, 9))
+    @property
+    def fapp(self) -> FleetHost:
+        return cast(FleetHost, self.app)
+
+    # -- merged mode: polled like the Fleet screen, while shown
+    def on_mount(self) -> None:
+        self.set_interval(max(float(self.oapp.interval), 1.0), self.poll_fleet)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.poll_fleet()
+
+    def poll_fleet(self) -> None:
+        if self.merged and self.is_current:
+            self.fapp.poll_fleet()
+
+    def action_merged(self) -> None:
+        self.merged = not self.merged
+        self.query_one("#table", KeyedTable).display = not self.merged
+        self.query_one("#merged-table", KeyedTable).display = self.merged
+        self.table.focus()
+        self.notify("every context's alerts" if self.merged else "this context", timeout=2)
+        self.poll_fleet()
+        self.render_body(self.oapp.state)
+
+    def records(self, state: LiveState) -> list[Row]:
+        source = self.fapp.fleet.alerts if self.merged else state["alerts"].value
+        rows: list[Row] = list(source or [])
+        if not self.show_suppressed:
+            rows = [r for r in rows if _a(r).state == "active"]
         return rows
 
-    def key(self, record: Alert) -> str:
-        return record.fingerprint
+    def visible_rows(self, state: LiveState) -> list[Row]:
+        rows = super().visible_rows(state)
+        if self.group_by == "alertname":
+            rows.sort(key=lambda r: _a(r).alertname)  # stable: keeps the chosen order inside
+        else:
+            rows.sort(key=lambda r: SEVERITY_RANK.get(_a(r).severity, 9))
+        return rows
 
-    def is_fault(self, record: Alert) -> bool:
-        return record.severity == "critical" and record.state == "active"
+    def key(self, record: Row) -> str:
+        return record.key if isinstance(record, FleetAlert) else record.fingerprint
 
-    def cells(self, a: Alert) -> Sequence[Cell]:
+    def is_fault(self, record: Row) -> bool:
+        a = _a(record)
+        return a.severity == "critical" and a.state == "active"
+
+    def cells(self, record: Row) -> Sequence[Cell]:
+        if isinstance(record, FleetAlert):
+            row = self.fapp.fleet.rows.get(record.context)
+            colour = row.colour if row is not None else ""
+            context = Text(fit(record.context, NAME_WIDTH), style=f"bold {colour}".strip())
+            return (context, *self.alert_cells(record.alert))
+        return self.alert_cells(record)
+
+    def alert_cells(self, a: Alert) -> Sequence[Cell]:
         extra = {k: v for k, v in a.labels.items() if k not in ("alertname", "severity")}
         state = alert_state(a)
         return (
@@ -90,11 +144,19 @@ class AlertsScreen(TableScreen[Alert]):
         )
 
     def selected(self) -> Alert | None:
+        if self.merged:
+            record = self.table.selected_record()
+            return record.alert if isinstance(record, FleetAlert) else None
         key = self.table.selected_key()
         alerts: list[Alert] = self.oapp.state["alerts"].value or []
         return next((a for a in alerts if a.fingerprint == key), None)
 
-    def after_render(self, state: LiveState, rows: list[Alert]) -> None:
+    def selected_context(self) -> str:
+        """The context of the alert under the cursor (the app's own outside merged mode)."""
+        record = self.table.selected_record() if self.merged else None
+        return record.context if isinstance(record, FleetAlert) else self.oapp.settings.context
+
+    def after_render(self, state: LiveState, rows: list[Row]) -> None:
         self.show_detail()
 
     def on_data_table_row_highlighted(self) -> None:
@@ -107,6 +169,8 @@ class AlertsScreen(TableScreen[Alert]):
             detail.update("")
             return
         text = Text()
+        if self.merged:
+            text.append(f"[{self.selected_context()}] ", style="bold")
         text.append(f"{alert.alertname}", style="bold")
         text.append(f"  {alert_state(alert)}  since {ago(alert.starts_at)}\n")
         text.append("labels: ", style="bold")
@@ -124,8 +188,13 @@ class AlertsScreen(TableScreen[Alert]):
     def on_data_table_row_selected(self) -> None:
         """Enter on an alert: its incident screen."""
         alert = self.selected()
-        if alert is not None:
-            self.oapp.open_incident(alert)
+        if alert is None:
+            return
+        context = self.selected_context()
+        if context != self.oapp.settings.context:  # the incident reads the app's context
+            self.notify(f"{context}: switch to it (Fleet, Enter) for the incident", timeout=4)
+            return
+        self.oapp.open_incident(alert)
 
     def action_toggle_suppressed(self) -> None:
         self.show_suppressed = not self.show_suppressed
@@ -143,10 +212,14 @@ class AlertsScreen(TableScreen[Alert]):
         if alert is None:
             self.notify("no alert selected", severity="warning")
             return
+        if self.merged:  # in the alert's own context (refused there when read-only)
+            self.fapp.silence_in_context(alert, self.selected_context())
+            return
         self.oapp.open_silence_form(alert)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "silence" and self.oapp.settings.read_only)
+        # merged: each alert's own context decides (silence_in_context refuses read-only)
+        return not (action == "silence" and self.oapp.settings.read_only and not self.merged)
 
 
 class SilencesScreen(TableScreen[Silence]):

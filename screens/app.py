@@ -20,6 +20,7 @@ from opskit.record import Recorder, ReplaySource
 from opskit.screens.alerts import AlertsScreen, SilencesScreen
 from opskit.screens.base import Host, LiveScreen
 from opskit.screens.doctor import DoctorScreen
+from opskit.screens.fleet import FleetScreen, FleetView
 from opskit.screens.indices import IndicesScreen
 from opskit.screens.modals import Confirm, Help, Picker, SilenceForm, SilenceRequest
 from opskit.screens.overview import OverviewScreen
@@ -28,6 +29,7 @@ from opskit.screens.traces import TracesScreen
 from opskit.stack import Stack
 
 if TYPE_CHECKING:
+    from opskit.fleet import Fleet, FleetRow
     from opskit.models import Alert, Silence
     from opskit.tasks.doctor.model import DoctorReport
 
@@ -41,6 +43,7 @@ SCREENS_BY_NAME: dict[str, type[LiveScreen]] = {
     "services": ServicesScreen,
     "doctor": DoctorScreen,
     "traces": TracesScreen,
+    "fleet": FleetScreen,
 }
 ContextLoader = Callable[[str], Settings]
 
@@ -65,6 +68,7 @@ class OpskitApp(App[None]):
         Binding("6", "switch_mode('services')", "Services", show=False, id="services"),
         Binding("7", "switch_mode('doctor')", "Doctor", show=False, id="doctor"),
         Binding("8", "switch_mode('traces')", "Traces", show=False, id="traces"),
+        Binding("0", "switch_mode('fleet')", "Fleet", show=False, id="fleet"),
         # replay only (check_action hides them otherwise)
         Binding("left_square_bracket", "replay_step(-1)", "Back", id="replay_back"),
         Binding("right_square_bracket", "replay_step(1)", "Forward", id="replay_forward"),
@@ -122,6 +126,10 @@ class OpskitApp(App[None]):
         self.stack: Stack | None = None
         self.poller: Poller | None = None
         self._poll_worker: Worker[None] | None = None
+        # issue 19: every context at once, polled while the Fleet screen (or the merged
+        # alerts) is shown; a Stack per context, kept across polls and context switches
+        self.fleet = FleetView(self.fleet_contexts())
+        self._fleet: Fleet | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
@@ -154,6 +162,9 @@ class OpskitApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.stop_polling()
+        if self._fleet is not None:
+            await self._fleet.aclose()
+            self._fleet = None
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
@@ -359,6 +370,101 @@ class OpskitApp(App[None]):
 
         self.push_screen(IncidentScreen(alert.fingerprint, alert))
 
+    # ------------------------------------------------------------------ the fleet
+    def fleet_contexts(self) -> list[str]:
+        """The Fleet screen's contexts: the configuration's named ones (all of them when
+        there are none but the default), with the current one first if it is not named."""
+        named = [c for c in self.contexts if c != "default"]
+        current = self.settings.context
+        return named if current in named else [current, *named]
+
+    def poll_fleet(self) -> None:
+        """One refresh of every context, in a worker (none while one runs, when paused,
+        or without polling: fixed data and replays show what the fleet holds)."""
+        if not self.poll or self.state.paused or self.fleet.polling:
+            return
+        self.fleet.polling = True
+        self.run_worker(self._poll_fleet(), group="fleet", exclusive=True)
+
+    def _fleet_settings(self, name: str) -> Settings | str:
+        if name == self.settings.context:
+            return self.settings
+        if self.load_context is None:
+            return "config: no configuration to load it from"
+        try:
+            return self.load_context(name)
+        except OpskitError as exc:
+            return f"config: {exc}"
+
+    async def _poll_fleet(self) -> None:
+        from opskit.fleet import Fleet
+
+        try:
+            if self._fleet is None:
+                self._fleet = Fleet({n: self._fleet_settings(n) for n in self.fleet.contexts})
+            fleet = self._fleet
+
+            def landed(row: FleetRow) -> None:
+                self.fleet.rows[row.context] = row
+                self.fleet.alerts = fleet.merged_alerts()
+                screen = self.screen
+                if isinstance(screen, LiveScreen):
+                    screen.schedule_refresh(None)
+
+            await fleet.refresh(landed)
+            self.fleet.refreshes += 1
+        finally:
+            self.fleet.polling = False
+
+    def switch_to_context(self, name: str) -> None:
+        """Enter on a Fleet row: the app's context switch, then that context's Overview."""
+
+        async def go() -> None:
+            if name != self.settings.context:
+                await self.use_context(name)
+            self.switch_mode("overview")
+
+        self.run_worker(go(), group="context", exclusive=True)
+
+    def silence_in_context(self, alert: Alert, context: str) -> None:
+        """Silence an alert of the merged list in its own context (refused when that
+        context is read-only)."""
+        from opskit.matchers import default_author
+
+        row = self.fleet.rows.get(context)
+        if row is None:
+            self.notify(f"context {context!r}: not read yet", severity="warning")
+            return
+        if row.read_only:
+            self.notify(f"context {context!r} is read-only: silence refused", severity="error")
+            return
+
+        def done(request: SilenceRequest | None) -> None:
+            if request is not None:
+                self.run_worker(self._silence_in(context, request), group="actions")
+
+        self.push_screen(SilenceForm(alert, default_author()), done)
+
+    async def _silence_in(self, context: str, request: SilenceRequest) -> None:
+        fleet = self._fleet
+        stack = fleet.stacks.get(context) if fleet is not None else None
+        if stack is None or stack.settings.read_only:
+            self.notify(f"context {context!r}: silence refused", severity="error")
+            return
+        starts = datetime.now(UTC)
+        try:
+            silence_id = await stack.alertmanager.add_silence(
+                request.matchers, starts, starts + request.duration, request.author,
+                request.comment,
+            )  # fmt: skip
+        except OpskitError as exc:
+            self.notify(f"silence failed ({context}): {exc}", severity="error")
+            return
+        self.notify(f"silence {silence_id[:8]} created in {context}", timeout=4)
+        self.poll_fleet()  # shows it (or the next poll does, when one is running)
+        if context == self.settings.context and self.poller is not None:
+            self.poller.refresh_now(("alerts", "silences"))
+
     # ------------------------------------------------------------------ write actions
     def open_silence_form(self, alert: Alert) -> None:
         from opskit.matchers import default_author
@@ -384,9 +490,23 @@ class OpskitApp(App[None]):
         except OpskitError as exc:
             self.notify(f"silence failed: {exc}", severity="error")
             return
-        self.notify(f"silence {silence_id[:8]} created", timeout=4)
+        self.notify_replicated(f"silence {silence_id[:8]} created")
         if self.poller is not None:
             self.poller.refresh_now(("alerts", "silences"))
+
+    def notify_replicated(self, done: str) -> None:
+        """`done`, and for a cluster how far it replicated: 'replicated to 3/3 peers' (a
+        warning naming the peers that did not confirm in time)."""
+        replication = getattr(self.stack, "alertmanager", None)
+        replication = getattr(replication, "last_replication", None)
+        if replication is None:
+            self.notify(done, timeout=4)
+        else:
+            text = f"{done}; {replication.summary()}"
+            if replication.complete:
+                self.notify(text, timeout=6)
+            else:
+                self.notify(text, severity="warning", timeout=8)
 
     def confirm_expire(self, silence: Silence) -> None:
         plan = f"Expire silence {silence.id}\nmatchers: {' '.join(silence.matchers)}"
@@ -405,7 +525,7 @@ class OpskitApp(App[None]):
         except OpskitError as exc:
             self.notify(f"expire failed: {exc}", severity="error")
             return
-        self.notify(f"silence {silence_id[:8]} expired", timeout=4)
+        self.notify_replicated(f"silence {silence_id[:8]} expired")
         if self.poller is not None:
             self.poller.refresh_now(("alerts", "silences"))
 

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from opskit.live import BACKEND_OF, LiveState, SourceState
-from opskit.screens.topbar import BackendState, BarState, bar_text
+from opskit.screens.topbar import BackendState, BarState, bar_text, with_cluster
 from opskit.screens.widgets import Cell, KeyedTable, SourceBanner
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ class ContextBar(Static):
             times = [s.last_ok for s in srcs if s.last_ok]
             when = min(times).astimezone().strftime("%H:%M:%S") if times else ""
             latency = max(s.latency_ms for s in srcs)
-            backends.append(BackendState(backend, worst.status, when, latency, worst.error or ""))
+            row = BackendState(backend, worst.status, when, latency, worst.error or "")
+            backends.append(with_cluster(row, app.state.clusters.get(backend)))
         replay = getattr(app, "replay_label", "")  # the replay's time cursor (app.py)
         if replay:
             tail, tail_style = f"[{replay}]", "bold magenta"

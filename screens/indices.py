@@ -1,9 +1,13 @@
-"""Elasticsearch indices: health, status, docs, size, age; select, snapshot, delete."""
+"""Elasticsearch indices: health, status, docs, size, age; select, snapshot, delete. `N`
+toggles the nodes view: every node's roles, elected master, heap, disk and shard copies
+(`ElasticsearchClient.nodes`, fetched on demand while the view is shown, at most once
+per refresh interval)."""
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,11 +16,18 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widgets import Static
 
 from opskit.errors import BackendError
 from opskit.live import LiveState
-from opskit.models import Index
-from opskit.models_es import AllocationExplanation, IndexSettings, ShardCopy
+from opskit.models import EsNode, Index
+from opskit.models_es import (
+    NODE_HEADERS,
+    AllocationExplanation,
+    IndexSettings,
+    ShardCopy,
+    node_cells,
+)
 from opskit.output import ago, human_bytes
 from opskit.screens.base import Sort, TableScreen
 from opskit.screens.details import (
@@ -27,10 +38,11 @@ from opskit.screens.details import (
     one_line,
     table_lines,
 )
-from opskit.screens.widgets import Cell
+from opskit.screens.widgets import Cell, KeyedTable
 
 if TYPE_CHECKING:
     from opskit.clients.elasticsearch import ElasticsearchClient
+    from opskit.stack import Stack
 
 HEALTH_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
 HEALTH_RANK = {"red": 0, "yellow": 1, "green": 2}
@@ -67,6 +79,7 @@ class IndicesScreen(TableScreen[Index]):
         Binding("a", "mark_all", "Select shown", id="mark_all"),
         Binding("n", "snapshot", "Snapshot", id="snapshot"),
         Binding("D", "delete", "Delete", id="delete"),
+        Binding("N", "nodes", "Nodes", id="nodes"),
     ]
 
     def __init__(self) -> None:
@@ -75,9 +88,93 @@ class IndicesScreen(TableScreen[Index]):
         self.details: DetailFetcher[IndexDetail] = DetailFetcher(
             self, "index-detail", self._fetch_detail, lambda key: self.show_detail()
         )
+        # the nodes view (`N`): the last answer of `nodes()`, or why there is none
+        self.nodes_shown = False
+        self.nodes: list[EsNode] | None = None
+        self.nodes_error = ""
+        self.nodes_loading = False
+        self.nodes_at = -1e9  # time.monotonic() of the last answer
+        self.nodes_fetches = 0  # fetches started (tests count them)
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#table", KeyedTable)
+
+    @property
+    def nodes_table(self) -> KeyedTable:
+        return self.query_one("#nodes", KeyedTable)
 
     def compose_below(self) -> ComposeResult:
+        note = Static("", id="nodes-note")
+        note.display = False
+        yield note
+        nodes = KeyedTable(*NODE_HEADERS, id="nodes")
+        nodes.display = False
+        yield nodes
         yield DetailPane()
+
+    # -- the nodes view
+    def action_nodes(self) -> None:
+        """Toggle between the indices and the cluster's nodes."""
+        self.nodes_shown = not self.nodes_shown
+        self.table.display = not self.nodes_shown
+        self.query_one(DetailPane).display = not self.nodes_shown
+        self.nodes_table.display = self.nodes_shown
+        self.query_one("#nodes-note", Static).display = self.nodes_shown
+        if self.nodes_shown:
+            self.nodes_table.focus()
+            self.refresh_nodes(force=self.nodes is None or bool(self.nodes_error))
+            self.show_nodes()
+        else:
+            self.table.focus()
+        self.refresh_bindings()
+
+    def put_nodes(self, nodes: list[EsNode] | None, error: str = "") -> None:
+        """Nodes given beforehand (no backend to fetch from: tests with a fixed state)."""
+        self.nodes, self.nodes_error = nodes, error
+        self.nodes_at = time.monotonic()
+        if self.is_mounted:
+            self.show_nodes()
+
+    def refresh_nodes(self, force: bool = False) -> None:
+        """Fetch the nodes in a worker, when connected, once the last answer is older
+        than the refresh interval (or `force`), one fetch at a time."""
+        stack = self.oapp.stack
+        if stack is None or self.nodes_loading:
+            return
+        if not force and time.monotonic() - self.nodes_at < self.oapp.interval:
+            return
+        self.nodes_loading = True
+        self.nodes_fetches += 1
+        self.run_worker(self._load_nodes(stack), group="es-nodes", exclusive=True)
+
+    async def _load_nodes(self, stack: Stack) -> None:
+        try:
+            self.nodes, self.nodes_error = await stack.elasticsearch.nodes(), ""
+        except BackendError as exc:
+            self.nodes_error = exc.message  # the last good answer stays shown
+        finally:
+            self.nodes_loading = False
+            self.nodes_at = time.monotonic()
+        if self.is_mounted and self.nodes_shown:
+            self.show_nodes()
+
+    def show_nodes(self) -> None:
+        nodes = self.nodes or []
+        self.nodes_table.show_rows([n.name for n in nodes], nodes, self.node_cells)
+        self.query_one("#nodes-note", Static).update(nodes_note(self.nodes, self.nodes_error,
+                                                                self.nodes_loading))  # fmt: skip
+
+    def node_cells(self, n: EsNode) -> Sequence[Cell]:
+        cells: list[Cell] = list(node_cells(n))
+        if n.master:
+            cells[2] = Text("elected", style="bold")
+        return cells
+
+    def render_body(self, state: LiveState) -> None:
+        super().render_body(state)
+        if self.nodes_shown:
+            self.refresh_nodes()
 
     def records(self, state: LiveState) -> list[Index]:
         return list(state["indices"].value or [])
@@ -123,11 +220,13 @@ class IndicesScreen(TableScreen[Index]):
         self.show_detail()
 
     def on_data_table_row_highlighted(self) -> None:
-        self.show_detail()
+        if not self.nodes_shown:
+            self.show_detail()
 
     def on_data_table_row_selected(self) -> None:
         """Enter on an index: the detail pane, expanded and focused (Enter/Esc: back)."""
-        self.query_one(DetailPane).toggle()
+        if not self.nodes_shown:
+            self.query_one(DetailPane).toggle()
 
     def show_detail(self) -> None:
         index = self.selected()
@@ -177,7 +276,25 @@ class IndicesScreen(TableScreen[Index]):
             self.oapp.confirm_delete(names)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.nodes_shown and action in ("mark", "mark_all", "snapshot", "delete"):
+            return False  # they act on indices: not while the nodes are shown
         return not (action in ("snapshot", "delete") and self.oapp.settings.read_only)
+
+
+def nodes_note(nodes: list[EsNode] | None, error: str, loading: bool) -> Text:
+    """The line above the nodes table: how many, the elected master, or why none."""
+    text = Text()
+    if nodes is None:
+        text.append(f"no nodes: {error}" if error else "loading…",
+                    style="yellow" if error else "dim")  # fmt: skip
+        return text
+    master = next((n.name for n in nodes if n.master), None)
+    text.append(f"{len(nodes)} node(s)", style="bold")
+    text.append(f", elected master {master}" if master else ", no elected master")
+    if error:
+        text.append(f"  (last read failed: {error})", style="yellow")
+    text.append("  N: back to the indices", style="dim")
+    return text
 
 
 async def fetch_index_detail(es: ElasticsearchClient, name: str) -> IndexDetail:

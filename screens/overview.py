@@ -23,7 +23,7 @@ from textual.widgets import Static
 
 from opskit.errorclass import headline
 from opskit.live import LiveState, SourceState
-from opskit.models import Alert, Index, QueueDepth, ServiceHealth, Target
+from opskit.models import Alert, Index, Membership, QueueDepth, ServiceHealth, Target
 from opskit.output import human_bytes, number
 from opskit.screens.base import ContextBar, LiveScreen
 from opskit.screens.widgets import sparkline
@@ -167,6 +167,22 @@ def source_line(src: SourceState, width: int) -> list[Text]:
     return [cut(Text(f"✗ {headline(src.error)}", style="bold red"), width)]
 
 
+def membership_line(m: Membership | None, width: int) -> list[Text]:
+    """A clustered backend's one line: '3/3 peers' (dim), or, degraded, '2/3 peers
+    :29293 refused' / '3/3 peers, 2 disagreements' in the warning style."""
+    if m is None or not m.members:
+        return []
+    if not m.degraded:
+        return [cut(Text(f"cluster {m.headline()}", style="dim"), width)]
+    text = Text(f"cluster {m.headline()}", style="bold yellow")
+    for d in m.down:
+        where = d.url.rsplit("//", 1)[-1]
+        text.append(f"  {where} {headline(d.error) or 'down'}", style="yellow")
+    if m.disagreements:
+        text.append(f"  {len(m.disagreements)} disagreement(s)", style="yellow")
+    return [cut(text, width)]
+
+
 class Section:
     """Items listed one line each: how many there are, and the first `n` of them in
     order (only what is drawn is sorted: the top of thousands of indices or alerts)."""
@@ -236,11 +252,12 @@ class Body:
 
 def targets_body(
     src: SourceState, summary: TargetSummary | None, targets: Sequence[Target] | None,
-    width: int, faults: bool = False,
+    width: int, faults: bool = False, membership: Membership | None = None,
 ) -> Body:  # fmt: skip
     """Counts, then one line per down target (`job instance  connection refused`), then,
-    with room left, each job's up count (jobs with a down target first)."""
-    body = Body(width, source_line(src, width))
+    with room left, each job's up count (jobs with a down target first). HA replicas:
+    one line of their members first."""
+    body = Body(width, [*source_line(src, width), *membership_line(membership, width)])
     if summary is None or not summary.total:
         return body
     counts = Text.assemble(
@@ -314,11 +331,11 @@ def alert_order(summary: AlertSummary, n: int) -> list[Alert]:
 
 def alerts_body(
     src: SourceState, summary: AlertSummary | None, width: int, listed: list[Alert],
-    picked: int = -1,
+    picked: int = -1, membership: Membership | None = None,
 ) -> Body:  # fmt: skip
     """Counts by severity, then the firing alerts, most severe first; each alert drawn is
-    added to `listed` (what up/down pick from)."""
-    body = Body(width, source_line(src, width))
+    added to `listed` (what up/down pick from). A cluster: one line of its peers first."""
+    body = Body(width, [*source_line(src, width), *membership_line(membership, width)])
     if summary is None:
         return body
     by_sev = dict(summary.by_severity)
@@ -609,20 +626,29 @@ class OverviewScreen(LiveScreen):
                 tuple(state.queue_history.get(f"{q.queue} {q.series}", ())) for q in depths
             )
 
+        clusters = state.clusters  # the clustered backends' members (the poller's)
+
+        def cluster_key(backend: str) -> tuple[Any, ...]:  # what membership_line shows
+            m = clusters.get(backend)
+            if m is None:
+                return ()
+            return (m.headline(), tuple((d.url, d.error) for d in m.down), len(m.disagreements))
+
         # per tile: the sources it is drawn from, what else it depends on, and its builder
         inputs: dict[str, TileInputs] = {
             "targets": (
-                (state["targets"],), (widths["targets"], faults),
+                (state["targets"],), (widths["targets"], faults, cluster_key("prometheus")),
                 lambda _: targets_body(
                     state["targets"], judged().targets, state["targets"].value,
-                    widths["targets"], faults,
+                    widths["targets"], faults, clusters.get("prometheus"),
                 ),
             ),
             "alerts": (
-                (state["alerts"],), (widths["alerts"], alerts_tile.cursor),
+                (state["alerts"],),
+                (widths["alerts"], alerts_tile.cursor, cluster_key("alertmanager")),
                 lambda listed: alerts_body(
                     state["alerts"], judged().alerts, widths["alerts"], listed,
-                    alerts_tile.cursor,
+                    alerts_tile.cursor, clusters.get("alertmanager"),
                 ),
             ),
             "queues": (

@@ -50,7 +50,11 @@ def clock(when: datetime | None) -> str:
 class TargetsScreen(TableScreen[Target]):
     TITLE_TEXT = "Targets"
     SOURCES = ("targets",)
-    COLUMNS = ("job", "instance", "health", "last scrape", "duration ms", "last error")
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "job", "instance", "health", "last scrape", "duration ms", "last error",
+    )  # fmt: skip
+    # with HA replicas (`[prometheus] urls`): each replica's health of the target, too
+    REPLICA_COLUMNS: ClassVar[tuple[str, ...]] = (*COLUMNS[:3], "replicas", *COLUMNS[3:])
     SORTS: ClassVar[Sequence[Sort]] = (
         ("health (down first)", lambda t: (t.health == "up", t.job, t.instance)),
         ("job", lambda t: (t.job, t.instance)),
@@ -69,7 +73,7 @@ class TargetsScreen(TableScreen[Target]):
 
     def cells(self, t: Target) -> Sequence[Cell]:
         row_style = "bold red" if t.health == "down" else None
-        return (
+        cells: list[Cell] = [
             styled_cell(one_line(t.job, NAME_WIDTH), row_style),
             styled_cell(one_line(t.instance, INSTANCE_WIDTH), row_style),
             Text(t.health, style=HEALTH_STYLE.get(t.health, "")),
@@ -78,11 +82,21 @@ class TargetsScreen(TableScreen[Target]):
             styled_cell(
                 one_line(error_class(t.last_error), ERROR_WIDTH), "red" if t.last_error else None
             ),
-        )
+        ]
+        if self.clustered:
+            cells.insert(3, replicas_text(t))
+        return cells
+
+    def compose_body(self) -> ComposeResult:
+        self.clustered = len(self.oapp.settings.prometheus.members) > 1
+        if self.clustered:
+            self.COLUMNS = self.REPLICA_COLUMNS  # type: ignore[misc]
+        yield from super().compose_body()
 
     # -- the detail pane: the selected target in full, and its `up` over the last hour
     def __init__(self) -> None:
         super().__init__()
+        self.clustered = False  # HA replicas: set when composed, from the settings
         self.history: DetailFetcher[list[Point]] = DetailFetcher(
             self, "target-history", self._fetch_history, lambda key: self.show_detail()
         )
@@ -150,10 +164,25 @@ def target_detail(
     )
     field_line(text, "last", last)
     error_lines(text, t.last_error)
+    for name, health in t.replicas.items():  # HA replicas: each one's view
+        text.append(f"{'replica':<10}", style="bold")
+        text.append(f"{name} ")
+        text.append(health, style=HEALTH_STYLE.get(health, "dim"))
+        error = t.replica_errors.get(name, "")
+        text.append(f"  {error.strip()}\n" if error else "\n", style="red" if error else "")
     field_line(text, "labels", " ".join(f"{k}={v}" for k, v in sorted(t.labels.items())))
     text.append(f"{'up (1h)':<10}", style="bold")
     text.append_text(up_line(history, live, loading))
     return text
+
+
+def replicas_text(t: Target) -> Text:
+    """'a up, b down', each health in its colour ("-" when no replica answered)."""
+    out = Text()
+    for n, (name, health) in enumerate(t.replicas.items()):
+        out.append(f"{', ' if n else ''}{name} ")
+        out.append(health, style=HEALTH_STYLE.get(health, "dim"))
+    return out if t.replicas else Text("-")
 
 
 def error_lines(text: Text, error: str) -> None:

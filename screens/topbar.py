@@ -7,17 +7,20 @@ the bar does not fit: the backends' full names (prometheus → prom), their poll
 the screen's title, the healthy backends one by one (collapsed into `5 ok`, with the title
 back if it fits), a failing backend's last good update, then failing backends with the
 same error are grouped (`prom am ✗ refused`); last of all the refresh state (or replay
-cursor) is cut with an ellipsis.
+cursor) is cut with an ellipsis. A clustered backend that answers with a member down or
+its members disagreeing (`opskit.models.Membership.degraded`) shows as `am 2/3` (or
+`am 3/3 ≠`) in the warning style, after the failing ones and never collapsed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 
 from opskit.errorclass import classify, fit, headline
+from opskit.models import Membership
 
 SHORT_NAMES = {
     "prometheus": "prom",
@@ -30,6 +33,7 @@ SHORT_NAMES = {
 # the bar's shorter words for an error class (the label everywhere else)
 SHORT_CLASS = {"connection refused": "refused"}
 STATUS_STYLE = {"ok": "green", "stale": "yellow", "unreachable": "red"}
+DEGRADED_STYLE = "bold yellow"
 GAP = "  "
 UNCLASSIFIED = 24  # cells of an unclassified error's text in the bar
 
@@ -43,10 +47,20 @@ class BackendState:
     last_ok: str = ""  # "HH:MM:SS" ("" when it never answered)
     latency_ms: float = 0.0
     error: str = ""  # the raw error ("" when none)
+    members: str = ""  # a clustered backend's members answering: "2/3" ("" when one server)
+    disagree: bool = False  # its members disagree (a peer set, a config, an alert)
 
     @property
     def failing(self) -> bool:
         return self.status in ("stale", "unreachable")
+
+    @property
+    def degraded(self) -> bool:
+        """Answering, with a member down or its members disagreeing."""
+        if self.failing or not self.members:
+            return False
+        up, _, total = self.members.partition("/")
+        return up != total or self.disagree
 
     @property
     def error_class(self) -> str:
@@ -95,6 +109,14 @@ FORMS = (
 )
 
 
+def with_cluster(backend: BackendState, membership: Membership | None) -> BackendState:
+    """The backend with its cluster's members (`LiveState.clusters`), when clustered."""
+    if membership is None or not membership.members:
+        return backend
+    members = f"{len(membership.up)}/{len(membership.members)}"
+    return replace(backend, members=members, disagree=bool(membership.disagreements))
+
+
 def bar_text(state: BarState, width: int) -> Text:
     """The bar in at most `width` cells (one line)."""
     text = Text()
@@ -115,9 +137,11 @@ def _render(state: BarState, form: Form) -> Text:
     if form.title and state.title:
         parts.append(Text(state.title, style="bold"))
     failing = [b for b in state.backends if b.failing]
-    others = [b for b in state.backends if not b.failing]
-    # failing first, never left out
+    degraded = [b for b in state.backends if b.degraded]
+    others = [b for b in state.backends if not b.failing and not b.degraded]
+    # failing first, then degraded clusters: never left out
     parts.extend(_grouped(failing) if form.group else (_failing(b, form) for b in failing))
+    parts.extend(_degraded(b, form) for b in degraded)
     if form.collapse:
         parts.extend(_collapsed(others))
     else:
@@ -141,6 +165,15 @@ def _failing(backend: BackendState, form: Form) -> Text:
     text.append(f" ✗ {SHORT_CLASS.get(label, label) if form.short else label}", style=style)
     if form.failing_time and backend.last_ok:
         text.append(f" {backend.last_ok}", style="dim")
+    return text
+
+
+def _degraded(backend: BackendState, form: Form) -> Text:
+    text = Text(f"{_name(backend, form)} {backend.members}", style=DEGRADED_STYLE)
+    if backend.disagree:
+        text.append(" ≠", style=DEGRADED_STYLE)
+    if form.latency:
+        text.append(f" {backend.latency_ms:.0f}ms", style="dim")
     return text
 
 

@@ -1,11 +1,18 @@
 """Prometheus retention sizing. Retention is a start-up flag, so this reports rather than
 changes: current flags, TSDB stats, disk use and growth, and the retention time that fits
-a disk budget (`sizing` is pure)."""
+a disk budget (`sizing` is pure).
+
+VictoriaMetrics (`gather` on a client whose flavor is "victoriametrics") is read from its
+own /metrics instead: `flag{name="retentionPeriod"}`, `vm_data_size_bytes`, `vm_rows`,
+`vm_free_disk_space_bytes{path}` and `vm_rows_added_to_storage_total`
+(app/vmstorage/main.go, lib/httpserver/metrics.go at v1.79.5), and the advice is its one
+flag, `-retentionPeriod`."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -57,6 +64,7 @@ class PromRetention:
     fits_days: int | None
     flags_to_set: list[str]
     notes: list[str]
+    flavor: str = "prometheus"  # or "victoriametrics" (its -retentionPeriod, no size limit)
 
 
 async def _scalar(prom: PrometheusClient, expr: str) -> float | None:
@@ -129,6 +137,8 @@ def sizing(growth_per_day: float | None, budget: int | None) -> tuple[int | None
 
 
 async def gather(prom: PrometheusClient, budget: int | None) -> PromRetention:
+    if await prom.flavor() == "victoriametrics":
+        return await gather_vm(prom, budget)
     flags, runtime, tsdb, blocks, lowest, ingest, bps, disk_samples = await asyncio.gather(
         prom.flags(),
         _storage_retention(prom),
@@ -185,3 +195,133 @@ async def gather(prom: PrometheusClient, budget: int | None) -> PromRetention:
         flags_to_set=to_set,
         notes=notes,
     )
+
+
+# VictoriaMetrics -----------------------------------------------------------------------
+
+# lib/flagutil/duration.go (v1.79.5): a -retentionPeriod without a suffix is in months of
+# 31 days (msecsPerMonth); the suffixes are h, d, w, y (metricsql: y = 365d); "1" is the
+# default (app/vmstorage/main.go; README "Retention": "The default retention period is one
+# month").
+VM_DEFAULT_RETENTION = "1"
+VM_MONTH_DAYS = 31
+_VM_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+# no bytes-per-sample figure in VictoriaMetrics' docs: assume Prometheus' upper figure
+# until the storage's own size and row counts give one
+VM_DEFAULT_BYTES_PER_SAMPLE = DEFAULT_BYTES_PER_SAMPLE
+VM_MEASURE_ROWS = 100_000
+# lib/flagutil/duration.go: at most 100 years (maxMonths = 12 * 100)
+VM_MAX_DAYS = 100 * 365
+Q_VM_INGEST = "sum(rate(vm_rows_added_to_storage_total[1h]))"
+
+
+def vm_retention_days(value: str) -> float:
+    """Days of a -retentionPeriod value: "90d" 90, "1" (months) 31, "2w" 14, "1y" 365."""
+    text = value.strip().lower()
+    try:
+        return float(text) * VM_MONTH_DAYS
+    except ValueError:
+        pass
+    total = 0.0
+    rest = text
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)", text):
+        total += float(number) * _VM_UNITS[unit]
+        rest = rest.replace(f"{number}{unit}", "", 1)
+    if not total or rest.strip():
+        raise ValueError(f"bad -retentionPeriod {value!r}")
+    return total / 86400
+
+
+def vm_sizing(growth_per_day: float | None, budget: int | None) -> tuple[int | None, list[str]]:
+    """Whole days of -retentionPeriod that fit USABLE_FRACTION of the budget (VictoriaMetrics
+    asks for 20% free space: README "Capacity planning"). It drops data by monthly
+    partitions, so the disk holds up to retentionPeriod + 1 month (README "Retention"):
+    a month of growth is kept back."""
+    if not budget or not growth_per_day or growth_per_day <= 0:
+        return None, []
+    usable_days = budget * USABLE_FRACTION / growth_per_day
+    days = min(max(int(usable_days) - VM_MONTH_DAYS, 1), VM_MAX_DAYS)
+    return days, [f"-retentionPeriod={days}d"]
+
+
+def _sum(samples: list[tuple[str, dict[str, str], float]], name: str, prefix: str = "") -> float:
+    return sum(
+        v for n, labels, v in samples if n == name and labels.get("type", "").startswith(prefix)
+    )
+
+
+async def gather_vm(prom: PrometheusClient, budget: int | None) -> PromRetention:
+    """VictoriaMetrics' retention, storage size, growth and what fits `budget`."""
+    samples, series, ingest_rate = await asyncio.gather(
+        prom.vm_metrics(), _vm_series(prom), _scalar(prom, Q_VM_INGEST)
+    )
+    from opskit.clients.prometheus import vm_flags
+
+    flags = vm_flags(samples)
+    raw, is_set = flags.get("retentionPeriod", (VM_DEFAULT_RETENTION, False))
+    notes: list[str] = []
+    try:
+        kept = f"{vm_retention_days(raw):g}d"
+    except ValueError:
+        kept = raw
+        notes.append(f"cannot read -retentionPeriod={raw!r}")
+    path = flags.get("storageDataPath", ("", False))[0]
+    total = _sum(samples, "vm_data_size_bytes")
+    stored = _sum(samples, "vm_data_size_bytes", "storage/")
+    rows = _sum(samples, "vm_rows", "storage/")
+    # a few rows' bytes are mostly part headers: measure once there is enough data
+    measured = stored > 0 and rows >= VM_MEASURE_ROWS
+    per_sample = stored / rows if measured else VM_DEFAULT_BYTES_PER_SAMPLE
+    ingest = ingest_rate
+    if ingest is None:  # not scraped into itself: the average since it started
+        added = _sum(samples, "vm_rows_added_to_storage_total")
+        uptime = _sum(samples, "vm_app_uptime_seconds")
+        ingest = added / uptime if uptime > 0 else None
+        if ingest is not None:
+            notes.append(
+                "ingestion is the average since VictoriaMetrics started "
+                "(vm_rows_added_to_storage_total is not stored in it to take a rate of)"
+            )
+    growth = ingest * 86400 * per_sample if ingest else None
+    free = [v for n, labels, v in samples if n == "vm_free_disk_space_bytes"]
+    disk = Disk(path, "", free[0]) if free else None
+    if disk is None:
+        notes.append("VictoriaMetrics' /metrics has no vm_free_disk_space_bytes")
+    if budget and disk and budget > disk.available_bytes + total:
+        notes.append("the budget is larger than free disk plus what VictoriaMetrics uses now")
+    days, to_set = vm_sizing(growth, budget)
+    if budget is None:
+        notes.append("no disk budget: set prometheus.disk_budget or pass --budget")
+    notes.append(
+        "VictoriaMetrics drops data by monthly partitions: the disk holds up to "
+        "-retentionPeriod + 1 month; it has no size limit"
+    )
+    return PromRetention(
+        retention_time=kept,
+        retention_size="",
+        retention_source="victoriametrics /metrics flag retentionPeriod",
+        flag_retention_time=raw if is_set else "",
+        flag_retention_size="",
+        tsdb_path=path,
+        head_series=series,
+        head_chunks=0,
+        blocks_bytes=total,
+        oldest_sample=None,
+        samples_per_second=ingest,
+        bytes_per_sample=per_sample,
+        bytes_per_sample_measured=measured,
+        growth_per_day_bytes=growth,
+        disk=disk,
+        budget_bytes=budget,
+        fits_days=days,
+        flags_to_set=to_set,
+        notes=notes,
+        flavor="victoriametrics",
+    )
+
+
+async def _vm_series(prom: PrometheusClient) -> int:
+    try:
+        return (await prom.tsdb_status(1)).head_series
+    except BackendError:
+        return 0

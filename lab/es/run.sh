@@ -22,10 +22,17 @@ CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
 HOME_DIR=$(cd "$HOME_DIR" && pwd)
 LOGS="$HOME_DIR/logs"
 
+# Heap: -Xms512m -Xmx1g, or OPSKIT_LAB_ES_HEAP (e.g. 512m) for both (the HA lab's nodes).
+if [ -n "${OPSKIT_LAB_ES_HEAP:-}" ]; then
+  HEAP=(-Xms"$OPSKIT_LAB_ES_HEAP" -Xmx"$OPSKIT_LAB_ES_HEAP")
+else
+  HEAP=(-Xms512m -Xmx1g)
+fi
+
 # Flags follow Elasticsearch 8.x's launcher (SystemJvmOptions) and default
 # jvm.options, minus what only matters for a packaged/production node.
 exec "$JAVA" \
-  -Xms512m -Xmx1g -XX:MaxDirectMemorySize=512m \
+  "${HEAP[@]}" -XX:MaxDirectMemorySize=512m \
   -XX:+UseG1GC -Xss1m \
   -XX:+ExitOnOutOfMemoryError \
   -XX:-OmitStackTraceInFastThrow \

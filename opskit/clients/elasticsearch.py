@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +22,7 @@ from opskit.errors import (
 from opskit.models import ClusterHealth, EsNode, Index, LogHits, LogRecord, NodeHeap, Shard
 from opskit.models_es import (
     AllocationExplanation,
+    DiskSettings,
     IndexFacts,
     IndexSettings,
     NodeDecision,
@@ -29,7 +32,9 @@ from opskit.models_es import (
     ShardCopy,
     SnapshotInfo,
     SnapshotProgress,
+    Watermark,
     kind_of,
+    ordered_roles,
 )
 
 if TYPE_CHECKING:
@@ -41,8 +46,15 @@ NAME = "elasticsearch"
 INDEX_COLUMNS = "health,status,index,uuid,pri,rep,docs.count,store.size,creation.date"
 SHARD_COLUMNS = "index,shard,prirep,state,node,docs,store,unassigned.reason,unassigned.details"
 NODE_COLUMNS = (
-    "name,ip,node.role,master,heap.percent,ram.percent,cpu,load_1m,disk.used_percent,version"
+    "id,name,ip,node.role,master,heap.percent,ram.percent,cpu,load_1m,disk.used_percent,version"
 )
+UNASSIGNED_COLUMNS = (
+    "index,shard,prirep,state,node,unassigned.reason,unassigned.at,unassigned.details"
+)
+WATERMARKS = ("low", "high", "flood_stage")
+DISK_PREFIX = "cluster.routing.allocation.disk."
+# Elasticsearch's byte units (docs: "API conventions, byte size units")
+BYTE_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40, "pb": 2**50}
 
 
 def map_error(exc: Exception, url: str) -> BackendError:
@@ -100,6 +112,9 @@ class ElasticsearchClient:
     def __init__(self, es: AsyncElasticsearch, url: str) -> None:
         self.es = es
         self.url = url
+        # node id -> name of every node `nodes()` has seen: a node that left is named by
+        # its id only in its shards' `node_left [<id>]`; this names it (a TUI session)
+        self.node_names: dict[str, str] = {}
 
     async def aclose(self) -> None:
         await self.es.close()
@@ -155,8 +170,42 @@ class ElasticsearchClient:
         return await off_loop(self.parse, "indices", lambda: [_index(row) for row in body])
 
     async def nodes(self) -> list[EsNode]:
-        body = await self.call(self.es.cat.nodes, format="json", h=NODE_COLUMNS)
-        return self.parse("nodes", lambda: [_node(row) for row in body])
+        """Every node: `_cat/nodes` (ip, elected master, load, version), `_nodes/stats/
+        jvm,fs` (full role names, heap and disk in bytes) and `_cat/allocation` (shard
+        copies per node), fetched concurrently, in name order."""
+        cat, stats, allocation = await asyncio.gather(
+            self.call(self.es.cat.nodes, format="json", h=NODE_COLUMNS, full_id=True),
+            self.call(
+                self.es.nodes.stats,
+                metric="jvm,fs",
+                filter_path="nodes.*.name,nodes.*.roles,nodes.*.jvm.mem,nodes.*.fs.total",
+            ),
+            self.call(self.es.cat.allocation, format="json", bytes="b", h="node,shards"),
+        )
+        found = self.parse("nodes", lambda: _nodes(cat, stats, allocation))
+        self.node_names.update((n.id, n.name) for n in found if n.id)
+        return found
+
+    async def unassigned_copies(self) -> list[ShardCopy]:
+        """Every unassigned shard copy (`_cat/shards`, every index), with why and since
+        when (`unassigned.reason`, `unassigned.at`, `unassigned.details`)."""
+        body = await self.call(self.es.cat.shards, format="json", h=UNASSIGNED_COLUMNS)
+        return self.parse(
+            "shards",
+            lambda: [_shard_copy(r) for r in body if str(r.get("state")) == "UNASSIGNED"],
+        )
+
+    async def disk_settings(self) -> DiskSettings:
+        """The disk threshold decider's effective settings: `cluster.routing.allocation.
+        disk.threshold_enabled` (default true) and the low / high / flood_stage
+        watermarks (defaults 85% / 90% / 95%) with their max_headroom (defaults 200GB /
+        150GB / 100GB), transient over persistent over defaults (docs: "Disk-based shard
+        allocation settings", https://www.elastic.co/guide/en/elasticsearch/reference/
+        8.14/modules-cluster.html#disk-based-shard-allocation)."""
+        body = await self.call(
+            self.es.cluster.get_settings, include_defaults=True, flat_settings=True
+        )
+        return self.parse("cluster settings", lambda: _disk_settings(body))
 
     async def shards(self, pattern: str = "*") -> list[Shard]:
         body = await self.call(
@@ -695,6 +744,7 @@ def _shard_copy(row: dict[str, Any]) -> ShardCopy:
         store_bytes=int(store) if store is not None else None,
         unassigned_reason=opt("unassigned.reason"),
         unassigned_details=opt("unassigned.details"),
+        unassigned_at=parse_time(at) if (at := opt("unassigned.at")) else None,
     )
 
 
@@ -714,6 +764,8 @@ def _explanation(body: dict[str, Any]) -> AllocationExplanation:
             )
         )
     unassigned = body.get("unassigned_info") or {}
+    configured, remaining = (body.get(k) for k in ("configured_delay_in_millis",
+                                                   "remaining_delay_in_millis"))  # fmt: skip
     explanation = (
         body.get("allocate_explanation")
         or body.get("move_explanation")
@@ -729,6 +781,10 @@ def _explanation(body: dict[str, Any]) -> AllocationExplanation:
         explanation=str(explanation),
         unassigned_reason=str(unassigned["reason"]) if unassigned.get("reason") else None,
         nodes=nodes,
+        unassigned_at=parse_time(str(unassigned["at"])) if unassigned.get("at") else None,
+        unassigned_details=str(unassigned["details"]) if unassigned.get("details") else None,
+        configured_delay_ms=int(configured) if configured is not None else None,
+        remaining_delay_ms=int(remaining) if remaining is not None else None,
     )
 
 
@@ -767,6 +823,7 @@ def _index(row: dict[str, Any]) -> Index:
 def _node(row: dict[str, Any]) -> EsNode:
     heap, ram, cpu = (_opt_num(row.get(k)) for k in ("heap.percent", "ram.percent", "cpu"))
     return EsNode(
+        id=str(row.get("id", "")),
         name=str(row["name"]),
         ip=str(row.get("ip", "")),
         roles=str(row.get("node.role", "")),
@@ -778,3 +835,76 @@ def _node(row: dict[str, Any]) -> EsNode:
         disk_used_percent=_opt_num(row.get("disk.used_percent")),
         version=str(row.get("version", "")),
     )
+
+
+def _nodes(cat: Any, stats: Any, allocation: Any) -> list[EsNode]:
+    by_id = (stats or {}).get("nodes") or {}
+    shards = {str(r.get("node")): _opt_num(r.get("shards")) for r in allocation or []}
+    out = []
+    for row in cat:
+        node = _node(row)
+        st = by_id.get(node.id) or {}
+        mem = (st.get("jvm") or {}).get("mem") or {}
+        fs = (st.get("fs") or {}).get("total") or {}
+        total, free = fs.get("total_in_bytes"), fs.get("available_in_bytes")
+        node.role_names = ordered_roles([str(r) for r in st.get("roles") or []])
+        node.heap_used_bytes = _opt_int(mem.get("heap_used_in_bytes"))
+        node.heap_max_bytes = _opt_int(mem.get("heap_max_in_bytes"))
+        node.disk_total_bytes = _opt_int(total)
+        # used as the disk threshold decider counts it: total less what is available
+        node.disk_used_bytes = (
+            int(total) - int(free) if total is not None and free is not None else None
+        )
+        count = shards.get(node.name)
+        node.shards = int(count) if count is not None else None
+        out.append(node)
+    return sorted(out, key=lambda n: n.name)
+
+
+def _opt_int(value: object) -> int | None:
+    return int(str(value)) if value not in (None, "") else None
+
+
+def parse_bytes(value: str) -> int | None:
+    """An Elasticsearch byte size ("500mb", "200GB", "1024") as bytes; None if not one."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?b)?\s*", value.lower())
+    if not found:
+        return None
+    return int(float(found.group(1)) * BYTE_UNITS[found.group(2) or "b"])
+
+
+def parse_watermark(name: str, raw: str, headroom: str | None) -> Watermark:
+    """ "85%" or "0.85" (used share) or "500mb" (free space), per the disk settings' docs."""
+    text = raw.strip()
+    used: float | None = None
+    free: int | None = None
+    if text.endswith("%"):
+        used = float(text[:-1])
+    elif re.fullmatch(r"\d*\.\d+|[01]", text):
+        used = float(text) * 100
+    else:
+        free = parse_bytes(text)
+    room = parse_bytes(headroom) if headroom and used is not None else None
+    return Watermark(name, raw, used, free, room if room and room > 0 else None)
+
+
+def _disk_settings(body: dict[str, Any]) -> DiskSettings:
+    layers = [(n, body.get(n) or {}) for n in ("transient", "persistent", "defaults")]
+
+    def get(key: str, default: str | None = None) -> tuple[str | None, str]:
+        for layer, values in layers:
+            if key in values and values[key] is not None:
+                return str(values[key]), layer
+        return default, "built-in default"
+
+    source: dict[str, str] = {}
+    enabled, source[DISK_PREFIX + "threshold_enabled"] = get(
+        DISK_PREFIX + "threshold_enabled", "true"
+    )
+    marks = []
+    for name, default in zip(WATERMARKS, ("85%", "90%", "95%"), strict=True):
+        key = f"{DISK_PREFIX}watermark.{name}"
+        raw, source[key] = get(key, default)
+        headroom, _ = get(f"{key}.max_headroom")
+        marks.append(parse_watermark(name, raw or default, headroom))
+    return DiskSettings(str(enabled).lower() != "false", marks, source)

@@ -71,6 +71,9 @@ class App:
         if self._loaded is None:
             from opskit.config import load
 
+            if self.context and "," in self.context:  # issue 19: only `status` takes several
+                raise UsageError(f"--context {self.context}: several contexts: `status` only")
+
             self._loaded = load(self.config_path, self.context, self.env_file)
             for warning in self._loaded.warnings:
                 print(f"opskit: warning: {warning}", file=sys.stderr)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from opskit.findings import Finding
     from opskit.tasks.doctor import DoctorReport
 
-AREA_NAMES = ("scraping", "logs", "alerts", "memory", "tracing")
+AREA_NAMES = ("scraping", "logs", "alerts", "memory", "tracing", "cluster")
 MARK = {
     "ok": "[green]ok[/]",
     "info": "[cyan]info[/]",
@@ -68,6 +68,12 @@ def render(report: DoctorReport, verbose: bool) -> None:
         hidden = sum(f.severity in ("ok", "info") for f in area.findings) if not verbose else 0
         if hidden:
             out.print(f"  [dim]{hidden} finding(s) ok or informational (-v shows them)[/]")
+        not_served: dict[str, list[str]] = {}  # what the backend lacks (errors.Unsupported)
+        for f in area.findings if not verbose else ():
+            if "unsupported" in f.evidence:
+                not_served.setdefault(str(f.evidence["unsupported"]), []).append(f.check)
+        for reason, names in not_served.items():
+            out.print(f"  [yellow]not checked ({', '.join(names)}): {esc(reason)}[/]")
     c = report.counts
     out.print(
         f"\n{c['critical']} critical, {c['warning']} warning(s), {c['ok'] + c['info']} ok"

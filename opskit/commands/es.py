@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import click
@@ -9,6 +10,7 @@ import click
 from opskit.commands.common import App, json_option, pass_app, run
 from opskit.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
 from opskit.models import ClusterHealth, EsNode, Index
+from opskit.models_es import NODE_HEADERS, node_cells
 from opskit.output import ago, console, esc, human_bytes, print_json, styled, table
 
 SORTS = {
@@ -87,12 +89,11 @@ def indices(
 @json_option
 @pass_app
 def cluster(app: App, as_json: bool) -> int:
-    """Cluster health, nodes and shards. Exit 1 yellow, 2 red."""
+    """Cluster health and every node: its roles, whether it is the elected master, heap
+    and disk used of total, and the shard copies it holds. Exit 1 yellow, 2 red."""
 
     async def go() -> tuple[ClusterHealth, list[EsNode]]:
         async with app.stack() as stack:
-            import asyncio
-
             health, nodes = await asyncio.gather(
                 stack.elasticsearch.cluster_health(), stack.elasticsearch.nodes()
             )
@@ -111,20 +112,8 @@ def cluster(app: App, as_json: bool) -> int:
             f"{health.unassigned_shards} unassigned, "
             f"{health.active_shards_percent:.1f}% active"
         )
-        tb = table(
-            None, "node", "ip", "roles", "master", "heap %", "ram %", "cpu %", "disk %", "version"
-        )
+        tb = table(None, *NODE_HEADERS)
         for n in nodes:
-            tb.add_row(
-                esc(n.name),
-                n.ip,
-                n.roles,
-                "*" if n.master else "",
-                *(
-                    str(v) if v is not None else "-"
-                    for v in (n.heap_percent, n.ram_percent, n.cpu_percent, n.disk_used_percent)
-                ),
-                n.version,
-            )
+            tb.add_row(*map(esc, node_cells(n)))
         out.print(tb)
     return {"green": EXIT_OK, "yellow": EXIT_WARNING}.get(health.status, EXIT_CRITICAL)

@@ -24,12 +24,22 @@ async def _status(app: App) -> Summary:
 
 @click.command()
 @json_option
+@click.option("--context", "contexts", metavar="A[,B...]", help="Context(s): several, one report.")
+@click.option("--all-contexts", is_flag=True, help="Every context of the config, one report.")
 @pass_app
-def status(app: App, as_json: bool = False) -> int:
+def status(
+    app: App, as_json: bool = False, contexts: str | None = None, all_contexts: bool = False
+) -> int:
     """One summary of the whole stack.
 
     Exit 0 all good, 1 warnings, 2 critical findings, 3 when Prometheus, Alertmanager,
-    Elasticsearch or Grafana could not be read (the others are still reported)."""
+    Elasticsearch or Grafana could not be read (the others are still reported). With
+    several contexts: one row each, and the worst context's exit code."""
+    from opskit.commands.fleet import fleet_status, several
+
+    names = several(app, contexts, all_contexts)
+    if names is not None:
+        return fleet_status(app, names, as_json)
     summary = run(_status(app))
     if as_json:
         print_json(summary)
@@ -67,6 +77,17 @@ def status(app: App, as_json: bool = False) -> int:
         )
     if summary.grafana:
         out.print(f"[bold]grafana[/] {esc(summary.grafana['version'])}")
+    from opskit.summary import member_reason
+
+    for c in summary.clusters:  # one line per clustered backend: its members
+        members = ", ".join(
+            f"{m.url} {m.detail}".strip() if m.ok else f"{m.url} down ({member_reason(m)})"
+            for m in c.members
+        )
+        state = styled("warning") if c.degraded else styled("ok")
+        out.print(
+            f"[bold]{c.backend} cluster[/] {c.headline} {state}: {esc(members)}", soft_wrap=True
+        )
     if summary.findings:
         ft = table("Findings", "severity", "source", "finding")
         for f in summary.findings:

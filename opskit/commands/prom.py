@@ -17,7 +17,9 @@ from opskit.output import ago, console, esc, print_json, styled, table
 @json_option
 @pass_app
 def targets(app: App, down: bool, jobs: tuple[str, ...], as_json: bool) -> int:
-    """Scrape targets, down ones first. Exit 2 (critical) when any shown target is down."""
+    """Scrape targets, down ones first. Exit 2 (critical) when any shown target is down.
+    With HA replicas (`[prometheus] urls`), one row per real target and a "replicas"
+    column with each replica's view of it ("a up, b down")."""
 
     async def go() -> list[Target]:
         async with app.stack() as stack:
@@ -32,21 +34,33 @@ def targets(app: App, down: bool, jobs: tuple[str, ...], as_json: bool) -> int:
     if as_json:
         print_json(rows)
     else:
-        tb = table(None, "job", "instance", "health", "last scrape", "duration ms", "last error")
+        clustered = any(t.replicas for t in rows)
+        columns = ["job", "instance", "health", "last scrape", "duration ms", "last error"]
+        if clustered:
+            columns.insert(3, "replicas")
+        tb = table(None, *columns, kinds={"replicas": "short"})
         for t in rows:
-            tb.add_row(
+            cells = [
                 esc(t.job),
                 esc(t.instance),
                 styled(t.health),
                 ago(t.last_scrape),
                 f"{t.last_scrape_duration * 1000:.1f}",
                 esc(t.last_error),
-            )
+            ]
+            if clustered:
+                cells.insert(3, replicas_cell(t))
+            tb.add_row(*cells)
         console().print(tb)
     # a down target is critical, as in `opskit status`
     return exit_code(
         Finding("critical", f"{t.job} {t.instance}", t.last_error) for t in rows if t.health != "up"
     )
+
+
+def replicas_cell(t: Target) -> str:
+    """'a up, b down': each replica's health of the target, styled ("-": none answered)."""
+    return ", ".join(f"{esc(n)} {styled(h)}" for n, h in t.replicas.items()) or "-"
 
 
 @click.command()
@@ -96,7 +110,7 @@ def prometheus() -> None:
 @pass_app
 def reload(app: App) -> int:
     """Reload Prometheus's configuration and rules (POST /-/reload; needs
-    --web.enable-lifecycle)."""
+    --web.enable-lifecycle). With HA replicas, every replica is reloaded."""
     writable(app, "reload")
 
     async def go() -> None:
@@ -104,5 +118,7 @@ def reload(app: App) -> int:
             await stack.prometheus.reload()
 
     run(go())
-    console().print("prometheus: configuration reloaded")
+    n = len(app.settings.prometheus.members)
+    where = f" on all {n} replicas" if n > 1 else ""
+    console().print(f"prometheus: configuration reloaded{where}")
     return EXIT_OK

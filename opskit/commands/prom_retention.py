@@ -22,7 +22,12 @@ def _budget(app: App, given: str | None) -> int | None:
 
 def retention_line(r: PromRetention) -> str:
     """`time 15d (default: no flag set), size unlimited`: the effective retention, with the
-    flags as set beside it."""
+    flags as set beside it. VictoriaMetrics: `90d (-retentionPeriod=90d)`, or
+    `31d (-retentionPeriod not set: VictoriaMetrics' default, 1 month)`."""
+    if r.flavor == "victoriametrics":
+        if r.flag_retention_time:
+            return f"{r.retention_time} (-retentionPeriod={r.flag_retention_time})"
+        return f"{r.retention_time} (-retentionPeriod not set: VictoriaMetrics' default, 1 month)"
 
     def part(kind: str, effective: str, flag: str) -> str:
         shown = effective or "unlimited"
@@ -49,9 +54,15 @@ def report(app: App, budget_text: str | None, as_json: bool) -> int:
         print_json(r)
         return EXIT_OK if r.fits_days is not None else EXIT_WARNING
     out = console()
-    out.print(f"retention: {retention_line(r)}; TSDB at {esc(r.tsdb_path)}")
-    out.print(f"head: {r.head_series} series, {r.head_chunks} chunks")
-    if r.blocks_bytes is not None:
+    vm = r.flavor == "victoriametrics"
+    if vm:
+        out.print(f"victoriametrics retention: {retention_line(r)}; data at {esc(r.tsdb_path)}")
+        out.print(f"series today: {r.head_series}")
+        out.print(f"storage on disk: {human_bytes(r.blocks_bytes or 0)} (vm_data_size_bytes)")
+    else:
+        out.print(f"retention: {retention_line(r)}; TSDB at {esc(r.tsdb_path)}")
+        out.print(f"head: {r.head_series} series, {r.head_chunks} chunks")
+    if r.blocks_bytes is not None and not vm:
         since = f" since {r.oldest_sample:%Y-%m-%d}" if r.oldest_sample else ""
         out.print(f"blocks on disk: {human_bytes(r.blocks_bytes)}{since}")
     if r.samples_per_second is not None:

@@ -126,9 +126,56 @@ class ElasticsearchBackend(Backend):
     snapshot_location: str | None = None
 
 
-class PrometheusBackend(Backend):
+def _url_list(value: object) -> object:
+    """`urls` as a TOML list, or one comma-separated string (from the environment)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ClusterBackend(Backend):
+    """A backend that may be several servers: `urls` (Alertmanager peers of one gossip
+    cluster, Prometheus replicas of one HA pair). With `urls`, `url` is the first of
+    them; without, the one `url` is the only member."""
+
+    urls: Annotated[list[str], BeforeValidator(_url_list)] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_from_urls(cls, data: object) -> object:
+        if isinstance(data, dict):
+            urls = _url_list(data.get("urls"))
+            if isinstance(urls, list) and urls and isinstance(urls[0], str):
+                data = {**data, "url": urls[0]}
+        return data
+
+    @field_validator("urls")
+    @classmethod
+    def _valid_urls(cls, value: list[str]) -> list[str]:
+        checked = [_check_url(u) for u in value]
+        if len(set(checked)) != len(checked):
+            raise ValueError("the same URL twice")
+        return checked
+
+    @property
+    def members(self) -> list[str]:
+        """Every server of this backend, the first being `url`."""
+        return list(self.urls) or [self.url]
+
+
+class AlertmanagerBackend(ClusterBackend):
+    # how long `opskit silence add` waits for a new silence to reach every reachable peer
+    replicate_timeout: Duration = timedelta(seconds=15)
+
+
+class PrometheusBackend(ClusterBackend):
     # disk Prometheus may use for its TSDB (`opskit retention prometheus`), e.g. "50GiB"
     disk_budget: ByteSize | None = None
+    # the external label that tells HA replicas apart (Prometheus' `external_labels`);
+    # targets and alerts are merged on their labels without it
+    replica_label: str = "replica"
+    # what answers the Prometheus API: auto-detected, or named
+    flavor: Literal["auto", "prometheus", "victoriametrics"] = "auto"
 
 
 class RetentionPolicy(_Strict):
@@ -377,7 +424,7 @@ class Settings(_Strict):
     color: str | None = None
     refresh: Duration = timedelta(seconds=5)
     prometheus: PrometheusBackend
-    alertmanager: Backend
+    alertmanager: AlertmanagerBackend
     elasticsearch: ElasticsearchBackend
     grafana: GrafanaBackend
     pushgateway: Backend

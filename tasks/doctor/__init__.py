@@ -11,9 +11,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from opskit.errors import BackendError, UsageError
+from opskit.errors import BackendError, Unsupported, UsageError
 from opskit.findings import SEVERITIES, Finding, exit_code
-from opskit.tasks.doctor import alerts, logs, memory, scraping, tracing
+from opskit.tasks.doctor import alerts, cluster, logs, memory, scraping, tracing
 from opskit.tasks.doctor.model import AREAS, AreaReport, Check, Context, DoctorReport
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ CHECKS: list[Check] = [
     Check("tracing", "exporter_to_jaeger", "otel-collector", tracing.exporter_to_jaeger),
     Check("tracing", "jaeger_query", "jaeger", tracing.jaeger_query),
     Check("tracing", "services_silent", "jaeger", tracing.services_silent),
+    Check("cluster", "cluster_nodes", "elasticsearch", cluster.cluster_nodes),
+    Check("cluster", "unassigned_by_cause", "elasticsearch", cluster.unassigned_by_cause),
+    Check("cluster", "disk_watermarks", "elasticsearch", cluster.disk_watermarks),
 ]
 
 __all__ = ["AREAS", "CHECKS", "DoctorReport", "Finding", "run_doctor"]
@@ -49,6 +52,17 @@ __all__ = ["AREAS", "CHECKS", "DoctorReport", "Finding", "run_doctor"]
 async def _run(check: Check, ctx: Context) -> list[Finding]:
     try:
         return await check.run(ctx)
+    except Unsupported as exc:  # the backend answers but lacks the endpoint (VictoriaMetrics)
+        return [
+            Finding(
+                check=check.name,
+                severity="info",
+                subject=exc.backend,
+                summary=f"not checked: {exc.reason}",
+                evidence={"backend": exc.backend, "unsupported": exc.reason},
+                source=exc.backend,
+            )
+        ]
     except BackendError as exc:
         return [
             Finding(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from opskit.errors import BackendError
 from opskit.findings import Finding, Severity
 from opskit.models import Shard
 from opskit.tasks.doctor.model import Context
@@ -55,6 +56,12 @@ async def prometheus_cardinality(ctx: Context) -> list[Finding]:
     opts = ctx.options
     tsdb = await ctx.stack.prometheus.tsdb_status(TOP)
     top = [{"metric": m, "series": n} for m, n in tsdb.top_metrics]
+    # VictoriaMetrics has no head block: its /api/v1/status/tsdb counts today's series
+    try:
+        vm = await ctx.stack.prometheus.flavor() == "victoriametrics"
+    except BackendError:  # the probe's server down (an HA replica): the words only
+        vm = False
+    where = "series today (VictoriaMetrics)" if vm else "series in the head block"
     findings: list[Finding] = []
     head: Severity = "warning" if tsdb.head_series >= opts.head_series_warning else "ok"
     findings.append(
@@ -62,7 +69,7 @@ async def prometheus_cardinality(ctx: Context) -> list[Finding]:
             check="prometheus_head_series",
             severity=head,
             subject="prometheus",
-            summary=f"{tsdb.head_series} series in the head block; most series: "
+            summary=f"{tsdb.head_series} {where}; most series: "
             + ", ".join(f"{m} {n}" for m, n in tsdb.top_metrics[:3]),
             evidence={
                 "head_series": tsdb.head_series,

@@ -24,6 +24,7 @@ AREAS: dict[str, str] = {
     "alerts": "Alerts Not Firing",
     "memory": "High Memory Usage (and load)",
     "tracing": "Traces Missing (OpenTelemetry Collector and Jaeger)",
+    "cluster": "Elasticsearch Cluster (nodes, unassigned shards, disk watermarks)",
 }
 
 

@@ -17,6 +17,7 @@ from opskit.errors import (
     BackendError,
     BackendUnreachable,
     OpskitError,
+    Unsupported,
     UsageError,
 )
 from opskit.findings import Finding, Severity, worst
@@ -186,6 +187,8 @@ async def run_task(t: Task, ctx: TaskContext) -> TaskResult:
         status: Status = "unreachable" if outcome.unreachable else status_of(outcome.findings)
     except Skip as exc:
         outcome, status = Outcome(summary=str(exc)), "skipped"
+    except Unsupported as exc:  # e.g. VictoriaMetrics has no rules API without vmalert
+        outcome, status = Outcome(summary=f"skipped: {exc.reason}"), "skipped"
     except BackendUnreachable as exc:
         error = str(exc)
         outcome = Outcome(summary=f"could not reach {exc.backend}")

@@ -213,7 +213,8 @@ async def prometheus_retention(ctx: TaskContext) -> Outcome:
         days_kept = parse_duration(r.retention_time).total_seconds() / 86400
     except ValueError:  # "" is no time limit (a size limit only)
         days_kept = None
-    flag = r.flag_retention_time or "not set, Prometheus' default"
+    server = "VictoriaMetrics" if r.flavor == "victoriametrics" else "Prometheus"
+    flag = r.flag_retention_time or f"not set, {server}' default"
     shown = f"retention {r.retention_time or 'no time limit'} (flag: {flag})"
     if r.retention_size:
         shown += f", size limit {r.retention_size}"

@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from opskit.errors import BackendError, BackendUnreachable
+from opskit.errors import BackendError, BackendUnreachable, Unsupported
 from opskit.tasks.maintenance.framework import Outcome, TaskContext, task
 
 _VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
@@ -29,7 +29,12 @@ def older(version: str, minimum: str) -> bool | None:
 
 
 async def _prometheus(ctx: TaskContext) -> str:
-    return (await ctx.stack.prometheus.buildinfo())["version"]
+    info = await ctx.stack.prometheus.buildinfo()
+    if info.get("flavor") == "victoriametrics":  # not Prometheus' version scale
+        raise Unsupported(
+            "prometheus", f"VictoriaMetrics {info['version']} answers the Prometheus API"
+        )
+    return info["version"]
 
 
 async def _alertmanager(ctx: TaskContext) -> str:
@@ -68,6 +73,10 @@ async def versions(ctx: TaskContext) -> Outcome:
         except BackendUnreachable as exc:
             out.unreachable.append(backend)
             out.add("critical", backend, str(exc))
+            found[backend] = None
+            continue
+        except Unsupported as exc:  # VictoriaMetrics: no Prometheus version to compare
+            out.add("info", backend, f"version not compared: {exc.reason}")
             found[backend] = None
             continue
         except BackendError as exc:

@@ -130,7 +130,7 @@ public final class LabNode {
             }, "lab-node-shutdown"));
             logger.info(
                 "opskit lab node [{}] of Elasticsearch {} started: http 127.0.0.1:{}, transport 127.0.0.1:{}, home {}",
-                NODE_NAME,
+                Node.NODE_NAME_SETTING.get(env.settings()),
                 Build.current().qualifiedVersion(),
                 httpPort,
                 transportPort,
