@@ -33,7 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import labcore
-from labcore import CACHE, LAB, Server, http, log, offset, port, render, state_dir
+from labcore import (
+    CACHE,
+    LAB,
+    Server,
+    http,
+    log,
+    offset,
+    port,
+    put_logs_template,
+    render,
+    state_dir,
+)
 
 import lab as core
 
@@ -345,31 +356,15 @@ def seed_elasticsearch() -> None:
     if marker.exists():
         return
     es = BY_NAME["elasticsearch_1"].url
-    template = {
-        "index_patterns": ["logs-*"],
-        "priority": 10,
-        "template": {
-            "settings": {
-                "number_of_shards": 1,
-                "number_of_replicas": 1,
-                "unassigned": {"node_left": {"delayed_timeout": NODE_LEFT_DELAY}},
-            },
-            "mappings": {
-                "properties": {
-                    "@timestamp": {"type": "date"},
-                    "level": {"type": "keyword"},
-                    "service": {"type": "keyword"},
-                    "host": {"type": "keyword"},
-                    "message": {"type": "text"},
-                }
-            },
+    put_logs_template(
+        es,
+        "opskit-ha-logs",
+        {
+            "number_of_shards": 1,
+            "number_of_replicas": 1,
+            "unassigned": {"node_left": {"delayed_timeout": NODE_LEFT_DELAY}},
         },
-    }
-    status, body = http(
-        "PUT", f"{es}/_index_template/opskit-ha-logs", json.dumps(template).encode()
     )
-    if status != 200:
-        sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")
     today = datetime.now(UTC).date()
     levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
     lines: list[str] = []

@@ -38,6 +38,7 @@ from labcore import (
     offset,
     port,
     profile,
+    put_logs_template,
     render,
     state_dir,
     tcp_open,
@@ -390,27 +391,7 @@ def seed_elasticsearch() -> None:
     marker = state_dir() / "es" / ".opskit-seeded"
     if marker.exists():
         return
-    template = {
-        "index_patterns": ["logs-*"],
-        "priority": 10,
-        "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "mappings": {
-                "properties": {
-                    "@timestamp": {"type": "date"},
-                    "level": {"type": "keyword"},
-                    "service": {"type": "keyword"},
-                    "host": {"type": "keyword"},
-                    "message": {"type": "text"},
-                }
-            },
-        },
-    }
-    status, body = http(
-        "PUT", f"{es}/_index_template/opskit-lab-logs", json.dumps(template).encode()
-    )
-    if status != 200:
-        sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")
+    put_logs_template(es, "opskit-lab-logs", {"number_of_shards": 1, "number_of_replicas": 0})
     today = datetime.now(UTC).date()
     levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
     # One bulk request per day (five indices): small requests keep each one quick on a

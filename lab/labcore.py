@@ -218,3 +218,29 @@ MAIL_DOMAIN = "emailclient.test"  # delivered locally (Postfix virtual mailboxes
 REFUSED_DOMAIN = "refused.test"  # relayed to relay_refused: deferred at once
 BLACKHOLE_DOMAIN = "slow.test"  # relayed to relay_blackhole: deferred after a timeout
 MAIL_USERS = {"alice": "lab-imap-Secret-alice", "bob": "lab-imap-Secret-bob"}
+
+
+def put_logs_template(es: str, name: str, settings: dict[str, object]) -> None:
+    """The index template of the demo log indices `logs-*` (the fields the shipper writes),
+    with the lab's shard settings; exits on a refusal. Both profiles seed with it."""
+    import json
+
+    template = {
+        "index_patterns": ["logs-*"],
+        "priority": 10,
+        "template": {
+            "settings": settings,
+            "mappings": {
+                "properties": {
+                    "@timestamp": {"type": "date"},
+                    "level": {"type": "keyword"},
+                    "service": {"type": "keyword"},
+                    "host": {"type": "keyword"},
+                    "message": {"type": "text"},
+                }
+            },
+        },
+    }
+    status, body = http("PUT", f"{es}/_index_template/{name}", json.dumps(template).encode())
+    if status != 200:
+        sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")

@@ -25,7 +25,7 @@ from opskit.screens.widgets import Cell, KeyedTable
 
 if TYPE_CHECKING:
     from opskit.fleet import FleetAlert, FleetRow
-    from opskit.models import Alert
+    from opskit.models import Alert, Membership
 
 HEALTH_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -53,6 +53,26 @@ class FleetHost(Host, Protocol):
     def poll_fleet(self) -> None: ...
     def switch_to_context(self, name: str) -> None: ...
     def silence_in_context(self, alert: Alert, context: str) -> None: ...
+
+
+SHORT = {"alertmanager": "am", "prometheus": "prom"}
+
+
+def cluster_cell(clusters: Sequence[Membership]) -> Text:
+    """'am 3/3  prom 1/2': every clustered backend's members up of configured, a degraded
+    one in the warning style ('-' when the context has no clustered backend)."""
+    if not clusters:
+        return Text("-", style="dim")
+    text = Text()
+    for m in clusters:
+        if text:
+            text.append("  ")
+        mark = "≠" if m.disagreements else ""
+        text.append(
+            f"{SHORT.get(m.backend, m.backend)} {len(m.up)}/{len(m.members)}{mark}",
+            style="yellow" if m.degraded else "",
+        )
+    return text
 
 
 def alert_counts(by_severity: dict[str, int]) -> Text:
@@ -129,7 +149,7 @@ class FleetScreen(LiveScreen):
         state = Text(r.severity, style=SEVERITY_STYLE.get(r.severity, "green"))
         down = "-" if r.targets_down is None else str(r.targets_down)
         es = Text(r.es_status or "-", style=HEALTH_STYLE.get(r.es_status or "", "dim"))
-        clusters = ", ".join(r.clusters_degraded) or "-"
+        clusters = cluster_cell(r.clusters)
         fresh = r.freshness(interval=self.oapp.interval)
         return (
             name,
@@ -137,7 +157,7 @@ class FleetScreen(LiveScreen):
             Text(down, style="bold red" if r.targets_down else ""),
             alert_counts(r.alerts),
             es,
-            fit(clusters, ERROR_WIDTH),
+            clusters,
             Text(fresh, style="yellow" if fresh in ("stale", "unreachable") else "dim"),
             Text(fit(r.error_headline, ERROR_WIDTH), style="red"),
         )

@@ -397,6 +397,8 @@ def queues_body(
             right.append(f"  {sparkline(history, spark_width)}", style=style)
         return pair(left, right, width, column)
 
+    if depths == [] and not src.error:
+        body.head.append(Text("no queues configured ([[queues]])", style="dim"))
     body.sections.append(Section(queue_line, depths or []))
     return body
 

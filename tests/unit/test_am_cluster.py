@@ -228,3 +228,37 @@ def test_overview_line_of_a_cluster() -> None:
     assert membership_line(None, 60) == []
     (fine,) = membership_line(Membership("alertmanager", degraded().members[:2]), 60)
     assert fine.plain == "cluster 2/2 peers"
+
+
+def test_fleet_cluster_cell_shows_every_clustered_backend() -> None:
+    from opskit.screens.fleet import cluster_cell
+
+    am = Membership(
+        "alertmanager",
+        [
+            Member("http://a:9093", True),
+            Member("http://b:9093", True),
+            Member("http://c:9093", False),
+        ],
+    )
+    prom = Membership("prometheus", [Member("http://p:9090", True), Member("http://q:9090", True)])
+    cell = cluster_cell([am, prom])
+    assert cell.plain == "am 2/3  prom 2/2"
+    degraded = [s for s in cell.spans if s.style == "yellow"]
+    assert [cell.plain[s.start : s.end] for s in degraded] == ["am 2/3"]
+    prom.disagreements.append("targets down on b only")
+    assert cluster_cell([prom]).plain == "prom 2/2≠"
+    assert cluster_cell([]).plain == "-"
+
+
+def test_an_empty_queue_list_says_none_are_configured() -> None:
+    from datetime import UTC, datetime
+
+    from opskit.live import LiveState, SourceState
+    from opskit.screens.overview import queues_body
+
+    src = SourceState("queues", value=[], last_ok=datetime.now(UTC))
+    lines = queues_body(src, [], LiveState(), 50).lines(5)
+    assert any("no queues configured" in line.plain for line in lines)
+    loading = queues_body(SourceState("queues"), None, LiveState(), 50).lines(5)
+    assert not any("no queues configured" in line.plain for line in loading)
