@@ -6,6 +6,7 @@ per refresh interval)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from opskit.errors import BackendError
@@ -157,7 +159,9 @@ class IndicesScreen(TableScreen[Index]):
             self.nodes_loading = False
             self.nodes_at = time.monotonic()
         if self.is_mounted and self.nodes_shown:
-            self.show_nodes()
+            # the answer may land while the screen is torn down (the app quitting)
+            with contextlib.suppress(NoMatches):
+                self.show_nodes()
 
     def show_nodes(self) -> None:
         nodes = self.nodes or []
