@@ -37,6 +37,7 @@ from labcore import (
     CACHE,
     LAB,
     Server,
+    bulk_day_lines,
     http,
     log,
     offset,
@@ -366,27 +367,13 @@ def seed_elasticsearch() -> None:
         },
     )
     today = datetime.now(UTC).date()
-    levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
     lines: list[str] = []
     for day in range(DEMO_DAYS):
         date = today - timedelta(days=day)
         index = f"logs-{DEMO_SOURCE}-{date:%Y.%m.%d}"
-        for i in range(DEMO_DOCS):
-            ts = datetime(date.year, date.month, date.day, tzinfo=UTC) + timedelta(
-                minutes=i * 1440 // DEMO_DOCS
-            )
-            lines.append(json.dumps({"index": {"_index": index, "_id": str(i)}}))
-            lines.append(
-                json.dumps(
-                    {
-                        "@timestamp": ts.isoformat().replace("+00:00", "Z"),
-                        "level": levels[(i + day) % len(levels)],
-                        "service": DEMO_SOURCE,
-                        "host": f"es-{1 + i % 3}",
-                        "message": f"{DEMO_SOURCE} event {i} of {date:%Y-%m-%d}",
-                    }
-                )
-            )
+        lines += bulk_day_lines(
+            index, DEMO_SOURCE, date, DEMO_DOCS, day, host=lambda i: f"es-{1 + i % 3}"
+        )
     payload = ("\n".join(lines) + "\n").encode()
     status, body = http("POST", f"{es}/_bulk?refresh=true", payload, "application/x-ndjson")
     if status != 200 or json.loads(body).get("errors"):

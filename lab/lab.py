@@ -33,6 +33,7 @@ from labcore import (
     CACHE,
     LAB,
     Server,
+    bulk_day_lines,
     http,
     log,
     offset,
@@ -393,7 +394,6 @@ def seed_elasticsearch() -> None:
         return
     put_logs_template(es, "opskit-lab-logs", {"number_of_shards": 1, "number_of_replicas": 0})
     today = datetime.now(UTC).date()
-    levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
     # One bulk request per day (five indices): small requests keep each one quick on a
     # loaded machine, and document ids make a re-run after an interruption idempotent.
     for day in range(LOG_DAYS):
@@ -402,21 +402,7 @@ def seed_elasticsearch() -> None:
         for n, source in enumerate(LOG_SOURCES):
             index = f"logs-{source}-{date:%Y.%m.%d}"
             docs = 20 + (day * 7 + n * 3) % 15
-            for i in range(docs):
-                ts = datetime(date.year, date.month, date.day, tzinfo=UTC) + timedelta(
-                    minutes=i * 1440 // docs
-                )
-                lines.append(json.dumps({"index": {"_index": index, "_id": str(i)}}))
-                lines.append(
-                    json.dumps(
-                        {
-                            "@timestamp": ts.isoformat().replace("+00:00", "Z"),
-                            "level": levels[(i + day) % len(levels)],
-                            "service": source,
-                            "message": f"{source} event {i} of {date:%Y-%m-%d}",
-                        }
-                    )
-                )
+            lines += bulk_day_lines(index, source, date, docs, day)
         payload = ("\n".join(lines) + "\n").encode()
         status, body = http("POST", f"{es}/_bulk", payload, "application/x-ndjson")
         if status != 200 or json.loads(body).get("errors"):

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 LAB = Path(__file__).resolve().parent
@@ -244,3 +245,34 @@ def put_logs_template(es: str, name: str, settings: dict[str, object]) -> None:
     status, body = http("PUT", f"{es}/_index_template/{name}", json.dumps(template).encode())
     if status != 200:
         sys.exit(f"lab: index template refused ({status}): {body[:300]!r}")
+
+
+def bulk_day_lines(
+    index: str,
+    source: str,
+    day: date,
+    docs: int,
+    shift: int,
+    host: Callable[[int], str] | None = None,
+) -> list[str]:
+    """A bulk request's lines for `docs` demo log documents of `source` spread over `day`
+    in `index`, levels rotating by `shift`; ids are deterministic (a re-run overwrites)."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    levels = ["INFO"] * 8 + ["WARNING", "ERROR"]
+    lines: list[str] = []
+    for i in range(docs):
+        ts = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+            minutes=i * 1440 // docs
+        )
+        doc = {
+            "@timestamp": ts.isoformat().replace("+00:00", "Z"),
+            "level": levels[(i + shift) % len(levels)],
+            "service": source,
+            **({"host": host(i)} if host else {}),
+            "message": f"{source} event {i} of {day:%Y-%m-%d}",
+        }
+        lines.append(json.dumps({"index": {"_index": index, "_id": str(i)}}))
+        lines.append(json.dumps(doc))
+    return lines
